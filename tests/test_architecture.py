@@ -83,5 +83,7 @@ def test_violations_are_caught(tmp_path: Path, file: str, source: str, expected:
 def test_own_relative_imports_are_allowed(tmp_path: Path) -> None:
     target = tmp_path / "dreamlab" / "algos" / "dyna" / "train.py"
     target.parent.mkdir(parents=True)
-    target.write_text("from .config import C\nfrom dreamlab.algos.dyna.model import M\nimport dreamlab.envs\n")
+    target.write_text(
+        "from .config import C\nfrom dreamlab.algos.dyna.model import M\nimport dreamlab.envs\n"
+    )
     assert violations(tmp_path / "dreamlab") == []

@@ -46,8 +46,16 @@ def test_after_episode_one_with_n0_only_q_of_1_8_up_is_nonzero() -> None:
 
 def test_planning_speeds_up_learning() -> None:
     """Figure 8.2 in small: averaged over 10 runs, n = 50 is near optimal by episode 4, n = 0 is not."""
-    steps = {n: np.mean([run("dyna_maze", DynaConfig(planning_steps=n, episodes=10, seed=s))[1].episode_steps
-                         for s in range(10)], axis=0) for n in (0, 50)}
+    steps = {
+        n: np.mean(
+            [
+                run("dyna_maze", DynaConfig(planning_steps=n, episodes=10, seed=s))[1].episode_steps
+                for s in range(10)
+            ],
+            axis=0,
+        )
+        for n in (0, 50)
+    }
     assert steps[50][3] < 20
     assert steps[0][9] > 40
 
@@ -55,7 +63,7 @@ def test_planning_speeds_up_learning() -> None:
 def test_learned_model_is_a_world_model_that_matches_the_truth() -> None:
     agent, _, env = run("dyna_maze", DynaConfig(planning_steps=5, episodes=20, seed=0))
     model = learned_model(agent)
-    nxt, rew, term = transition_table(DYNA_MAZE)
+    nxt, rew, _term = transition_table(DYNA_MAZE)
     known = model.known.numpy()
     assert known.sum() > 50  # it has seen a good part of the maze
     assert (model.next_state.numpy()[known] == nxt[known]).all()
@@ -76,7 +84,9 @@ def test_dyna_q_plus_finds_the_shortcut_and_dyna_q_does_not() -> None:
     for variant in ("dyna_q", "dyna_q_plus"):
         lengths = []
         for seed in range(3):
-            agent, _, env = run("shortcut_maze", DynaConfig(**{**cfg.__dict__, "variant": variant, "seed": seed}))
+            agent, _, env = run(
+                "shortcut_maze", DynaConfig(**{**cfg.__dict__, "variant": variant, "seed": seed})
+            )
             lengths.append(greedy_path_length(agent, env))
         found[variant] = sum(n == 10 for n in lengths)
     assert found["dyna_q_plus"] >= 2
@@ -88,7 +98,9 @@ def test_prioritized_sweeping_needs_fewer_updates() -> None:
         env, probe = make_env("dyna_maze"), make_env("dyna_maze")
         agent = new_agent(54, 4, seed)
         cfg = DynaConfig(variant=variant, planning_steps=5, alpha=1.0, episodes=300, seed=seed)
-        run_episodes(agent, env, cfg, DynaHistory(), lambda a, _h: greedy_path_length(a, probe) == 14)
+        run_episodes(
+            agent, env, cfg, DynaHistory(), lambda a, _h: greedy_path_length(a, probe) == 14
+        )
         return agent.updates
 
     ps = np.median([updates_to_optimal("prioritized_sweeping", s) for s in range(5)])

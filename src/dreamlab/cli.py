@@ -44,12 +44,16 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        raise DreamlabError(f"{self.prog.removeprefix('dreamlab ')}: {message}".removeprefix("dreamlab: "))
+        raise DreamlabError(
+            f"{self.prog.removeprefix('dreamlab ')}: {message}".removeprefix("dreamlab: ")
+        )
 
 
 def _parser() -> _Parser:
     p = _Parser(prog="dreamlab", description="World models of every paradigm, on a laptop CPU.")
-    sub = p.add_subparsers(dest="verb", metavar="{list,train,eval,collect,demo}", parser_class=_Parser)
+    sub = p.add_subparsers(
+        dest="verb", metavar="{list,train,eval,collect,demo}", parser_class=_Parser
+    )
 
     sub.add_parser("list", help="systems, presets and environments")
 
@@ -61,25 +65,39 @@ def _parser() -> _Parser:
     t.add_argument("system", nargs="?", help="system to train (see dreamlab list)")
     t.add_argument("--env", help="environment: a dreamlab name or any gymnasium id")
     t.add_argument("--preset", help="named preset of the system's config")
-    t.add_argument("--runs", default="runs", help="folder that holds run directories (default runs)")
+    t.add_argument(
+        "--runs", default="runs", help="folder that holds run directories (default runs)"
+    )
     t.add_argument("--name", help="run directory name (default SYSTEM-ENV-TIME)")
     t.add_argument("--resume", metavar="RUN", help="continue a killed run from its last checkpoint")
     t.add_argument("-h", "--help", action="store_true", help="show the system's options")
 
     e = sub.add_parser("eval", help="evaluate a trained run: dreamlab eval RUN")
     e.add_argument("run", help="run directory")
-    e.add_argument("--episodes", type=int, default=None, help="evaluation episodes (default: config)")
+    e.add_argument(
+        "--episodes", type=int, default=None, help="evaluation episodes (default: config)"
+    )
 
-    c = sub.add_parser("collect", help="write episodes to an on-disk store: dreamlab collect ENV --episodes N")
+    c = sub.add_parser(
+        "collect", help="write episodes to an on-disk store: dreamlab collect ENV --episodes N"
+    )
     c.add_argument("env", help="environment: a dreamlab name or any gymnasium id")
     c.add_argument("--episodes", type=int, required=True, help="number of episodes")
     c.add_argument("--out", help="store folder (default data/ENV)")
-    c.add_argument("--policy", default="random", help="'random' or a run directory whose policy acts")
-    c.add_argument("--seed", type=int, default=0, help="seed of the environment and the random policy")
-    c.add_argument("--max-steps", type=int, default=None, help="truncate episodes at this many steps")
+    c.add_argument(
+        "--policy", default="random", help="'random' or a run directory whose policy acts"
+    )
+    c.add_argument(
+        "--seed", type=int, default=0, help="seed of the environment and the random policy"
+    )
+    c.add_argument(
+        "--max-steps", type=int, default=None, help="truncate episodes at this many steps"
+    )
     c.add_argument("--pixels", action="store_true", help="store 64x64 uint8 frames as observations")
 
-    d = sub.add_parser("demo", help="train a world model in seconds and watch it dream next to reality")
+    d = sub.add_parser(
+        "demo", help="train a world model in seconds and watch it dream next to reality"
+    )
     d.add_argument("--out", default="demo", help="folder for the pictures (default demo)")
     return p
 
@@ -110,14 +128,18 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
 
     if args.resume:
         if args.system or args.env or args.preset or rest:
-            raise DreamlabError("--resume RUN takes the run's own config; give no system, env, preset or options")
+            raise DreamlabError(
+                "--resume RUN takes the run's own config; give no system, env, preset or options"
+            )
         run, saved = open_run(Path(args.resume))
         spec = get_system(saved["system"])
         cfg = config_from_dict(spec.config, saved["config"])
         env = saved["env"]
     else:
         if not args.system:
-            raise unknown_choice("system", "", SYSTEMS, hint="usage: dreamlab train SYSTEM --env ENV")
+            raise unknown_choice(
+                "system", "", SYSTEMS, hint="usage: dreamlab train SYSTEM --env ENV"
+            )
         spec = get_system(args.system)
         if args.help:
             print(f"dreamlab train {spec.name} --env ENV [--preset P] [options]\n")
@@ -138,7 +160,11 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
     run, saved = open_run(Path(args.run))
     spec = get_system(saved["system"])
-    episodes = args.episodes if args.episodes is not None else int(saved["config"].get("eval_episodes", 10))
+    episodes = (
+        args.episodes
+        if args.episodes is not None
+        else int(saved["config"].get("eval_episodes", 10))
+    )
     if episodes < 1:
         raise DreamlabError(f"--episodes must be at least 1, got {episodes}")
     metrics = spec.evaluate(run, episodes)
@@ -166,9 +192,17 @@ def _cmd_collect(args: argparse.Namespace) -> None:
         policy = spec.policy(run)
     env = make_env(args.env, pixels=args.pixels, seed=args.seed)
     out = Path(args.out or Path("data") / args.env.replace("/", "_"))
-    store = EpisodeStore.create(out, env_name=args.env, meta={"policy": args.policy, "pixels": args.pixels})
+    store = EpisodeStore.create(
+        out,
+        env_name=args.env,
+        meta={"policy": args.policy, "pixels": args.pixels, "seed": args.seed},
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+    )
     with store:
-        stats = collect(env, args.episodes, store, policy=policy, seed=args.seed, max_steps=args.max_steps)
+        stats = collect(
+            env, args.episodes, store, policy=policy, seed=args.seed, max_steps=args.max_steps
+        )
     env.close()
     _print_summary(stats)
     print(f"written to {out}")
@@ -221,7 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dreamlab: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dreamlab: interrupted (a run continues with: dreamlab train --resume RUN)", file=sys.stderr)
+        print(
+            "dreamlab: interrupted (a run continues with: dreamlab train --resume RUN)",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -34,7 +34,9 @@ def rollout(
             )
         horizon = actions.shape[1] if horizon is None else horizon
         if horizon > actions.shape[1]:
-            raise ValueError(f"rollout horizon {horizon} exceeds the {actions.shape[1]} actions given")
+            raise ValueError(
+                f"rollout horizon {horizon} exceeds the {actions.shape[1]} actions given"
+            )
         policy: Policy = lambda _s, t: actions[:, t]  # noqa: E731
     else:
         if horizon is None:

@@ -220,7 +220,9 @@ class Batch:
         for f in fields(self):
             t = getattr(self, f.name)
             if tuple(t.shape[:2]) != bt:
-                raise ValueError(f"Batch.{f.name} has shape {tuple(t.shape)}, expected [B, T] = {bt}")
+                raise ValueError(
+                    f"Batch.{f.name} has shape {tuple(t.shape)}, expected [B, T] = {bt}"
+                )
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -29,7 +30,9 @@ def _enabled(enabled: bool | None) -> bool:
     if enabled is not None:
         return enabled
     # Bars only where a person watches: a terminal, and not under CI or a pytest capture.
-    return sys.stderr.isatty() and not os.environ.get("CI") and "PYTEST_CURRENT_TEST" not in os.environ
+    return (
+        sys.stderr.isatty() and not os.environ.get("CI") and "PYTEST_CURRENT_TEST" not in os.environ
+    )
 
 
 class _RateColumn(ProgressColumn):
@@ -43,7 +46,7 @@ class _RateColumn(ProgressColumn):
 class _Bar:
     """A handle to one bar: ``advance`` it and set a short status text of live metrics."""
 
-    def __init__(self, progress: Progress | None, task: int | None) -> None:
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self._progress = progress
         self._task = task
 
@@ -80,7 +83,9 @@ def progress_bar(total: float, description: str, enabled: bool | None = None) ->
         yield bar
 
 
-def track(items: Iterable[T], description: str, total: int | None = None, enabled: bool | None = None) -> Iterator[T]:
+def track(
+    items: Iterable[T], description: str, total: int | None = None, enabled: bool | None = None
+) -> Iterator[T]:
     """Iterate over ``items`` with a progress bar (rate and ETA)."""
     if total is None:
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]

@@ -17,13 +17,17 @@ __all__ = ["label_frame", "side_by_side", "write_video"]
 def label_frame(frame: np.ndarray, text: str, height: int = 14) -> np.ndarray:
     """Put a caption bar above an image [Hh, W, 3] uint8 -> [Hh + height, W, 3] uint8."""
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        raise ValueError(f"label_frame needs an [Hh, W, 3] uint8 image, got {frame.shape} {frame.dtype}")
+        raise ValueError(
+            f"label_frame needs an [Hh, W, 3] uint8 image, got {frame.shape} {frame.dtype}"
+        )
     bar = Image.new("RGB", (frame.shape[1], height), (255, 255, 255))
     ImageDraw.Draw(bar).text((2, 1), text, fill=(0, 0, 0))
     return np.concatenate([np.asarray(bar, dtype=np.uint8), frame], axis=0)
 
 
-def side_by_side(columns: Sequence[Sequence[np.ndarray]], labels: Sequence[str], gap: int = 4) -> list[np.ndarray]:
+def side_by_side(
+    columns: Sequence[Sequence[np.ndarray]], labels: Sequence[str], gap: int = 4
+) -> list[np.ndarray]:
     """Join several frame sequences into one, column by column, each under its label.
 
     ``columns`` holds one list of [Hh, W, 3] uint8 frames per column (for example real frames and the

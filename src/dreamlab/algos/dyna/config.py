@@ -42,11 +42,23 @@ PRESETS: dict[str, DynaConfig] = {
     # Example 8.1 / Figure 8.2: the Dyna Maze, n = 50.
     "fig8_2": DynaConfig(planning_steps=50, episodes=50),
     # Example 8.2 / Figure 8.4: the blocking maze, 3000 steps.
-    "blocking": DynaConfig(variant="dyna_q_plus", planning_steps=10, alpha=1.0, kappa=1e-4,
-                           episodes=10_000, max_steps=3000),
+    "blocking": DynaConfig(
+        variant="dyna_q_plus",
+        planning_steps=10,
+        alpha=1.0,
+        kappa=1e-4,
+        episodes=10_000,
+        max_steps=3000,
+    ),
     # Example 8.3 / Figure 8.5: the shortcut maze, 6000 steps.
-    "shortcut": DynaConfig(variant="dyna_q_plus", planning_steps=50, alpha=1.0, kappa=1e-3,
-                           episodes=10_000, max_steps=6000),
+    "shortcut": DynaConfig(
+        variant="dyna_q_plus",
+        planning_steps=50,
+        alpha=1.0,
+        kappa=1e-3,
+        episodes=10_000,
+        max_steps=6000,
+    ),
     # Example 8.4: prioritized sweeping.
     "sweeping": DynaConfig(variant="prioritized_sweeping", planning_steps=5, alpha=0.5),
     # A few seconds, for tests and the demo.

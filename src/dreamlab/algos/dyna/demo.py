@@ -65,7 +65,10 @@ def _frames(layout: Any, path: list[int]) -> list[np.ndarray]:
         frame = layout.render_rgb(agent=layout.position(path[t]), cell=CELL).copy()
         for s in path[:t]:  # the trail so far, as small dots
             r, c = layout.position(s)
-            frame[r * CELL + CELL // 2 - 2 : r * CELL + CELL // 2 + 2, c * CELL + CELL // 2 - 2 : c * CELL + CELL // 2 + 2] = (70, 110, 230)
+            frame[
+                r * CELL + CELL // 2 - 2 : r * CELL + CELL // 2 + 2,
+                c * CELL + CELL // 2 - 2 : c * CELL + CELL // 2 + 2,
+            ] = (70, 110, 230)
         frames.append(frame)
     return frames
 
@@ -93,7 +96,12 @@ def demo(out: Path) -> dict[str, Any]:
     fig, ax = plt.subplots(figsize=(6, 4))
     for n, steps in curves.items():
         ax.plot(range(1, len(steps) + 1), steps, label=f"n = {n} planning steps")
-    ax.set(xlabel="episode", ylabel="steps per episode", yscale="log", title="Dyna-Q on the Dyna Maze (1 run)")
+    ax.set(
+        xlabel="episode",
+        ylabel="steps per episode",
+        yscale="log",
+        title="Dyna-Q on the Dyna Maze (1 run)",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "learning_curves.png", dpi=120)
@@ -102,16 +110,22 @@ def demo(out: Path) -> dict[str, Any]:
     # 2. The learned model dreams the path; reality follows the same policy.
     dream, real = dream_and_reality(agent, env)
     layout = env.unwrapped.layout
-    frames = side_by_side([_frames(layout, real), _frames(layout, dream)], ["reality", "dream (learned model)"])
+    frames = side_by_side(
+        [_frames(layout, real), _frames(layout, dream)], ["reality", "dream (learned model)"]
+    )
     write_video(out / "dream_dyna_maze.gif", frames, fps=4)
     summary["dyna_maze: real path steps"] = len(real) - 1
     summary["dyna_maze: dreamed path steps"] = len(dream) - 1
-    print("\nDyna Maze after 30 episodes, n = 50.  reality | dream (* = path, S start, G goal, # wall)")
+    print(
+        "\nDyna Maze after 30 episodes, n = 50.  reality | dream (* = path, S start, G goal, # wall)"
+    )
     for a, b in zip(_ascii(layout, real), _ascii(layout, dream), strict=True):
         print(f"  {a}   |   {b}")
 
     # 3. The world changes under the model: the blocking maze just after its wall moved.
-    cfg = DynaConfig(planning_steps=10, alpha=1.0, episodes=10_000, max_steps=1000, epsilon=0.1, seed=0)
+    cfg = DynaConfig(
+        planning_steps=10, alpha=1.0, episodes=10_000, max_steps=1000, epsilon=0.1, seed=0
+    )
     agent, _, env = _learn("blocking_maze", cfg)
     dream, real = dream_and_reality(agent, env, horizon=40)
     new_layout = env.unwrapped.layout
@@ -125,6 +139,8 @@ def demo(out: Path) -> dict[str, Any]:
         print(f"  {a}   |   {b}")
     print("  The dream walks through the gap that closed; reality is stuck against the new wall.\n")
     summary["blocking_maze: dreamed path steps (old world)"] = len(dream) - 1
-    summary["blocking_maze: real greedy path reaches goal"] = env.unwrapped.layout.index(env.unwrapped.layout.goal) in real
+    summary["blocking_maze: real greedy path reaches goal"] = (
+        env.unwrapped.layout.index(env.unwrapped.layout.goal) in real
+    )
     summary["pictures"] = ["learning_curves.png", "dream_dyna_maze.gif", "dream_blocking_maze.gif"]
     return summary

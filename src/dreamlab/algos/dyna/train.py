@@ -34,10 +34,8 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,14 +52,14 @@ from dreamlab.train.seeding import python_rng_state, restore_python_rng
 
 __all__ = [
     "DynaAgent",
-    "evaluate",
-    "policy",
     "DynaHistory",
     "act",
+    "evaluate",
     "greedy_path_length",
     "learned_model",
     "new_agent",
     "plan",
+    "policy",
     "q_update",
     "run_episodes",
     "train",
@@ -136,7 +134,9 @@ def act(agent: DynaAgent, s: int, epsilon: float) -> int:
     return greedy(agent.q[s], rng)
 
 
-def td_error(agent: DynaAgent, s: int, a: int, r: float, s2: int, terminal: bool, gamma: float) -> float:
+def td_error(
+    agent: DynaAgent, s: int, a: int, r: float, s2: int, terminal: bool, gamma: float
+) -> float:
     """R + gamma max_a Q(S', a) - Q(S, A); no bootstrap from a terminal S'."""
     target = r if terminal else r + gamma * max(agent.q[s2])
     return target - agent.q[s][a]
@@ -150,7 +150,9 @@ def q_update(
     agent.updates += 1
 
 
-def learn_model(agent: DynaAgent, s: int, a: int, r: float, s2: int, terminal: bool, cfg: DynaConfig) -> None:
+def learn_model(
+    agent: DynaAgent, s: int, a: int, r: float, s2: int, terminal: bool, cfg: DynaConfig
+) -> None:
     """(e) Model(S, A) <- R, S' and the bookkeeping that planning samples from."""
     if not agent.observed_actions[s]:
         agent.observed_states.append(s)
@@ -191,7 +193,9 @@ def plan_dyna_q(agent: DynaAgent, cfg: DynaConfig) -> None:
         r = agent.model_reward[s][a]
         if bonus:
             r += cfg.kappa * math.sqrt(agent.time - agent.last_tried[s][a])
-        q_update(agent, s, a, r, agent.model_next[s][a], agent.model_terminal[s][a], cfg.alpha, cfg.gamma)
+        q_update(
+            agent, s, a, r, agent.model_next[s][a], agent.model_terminal[s][a], cfg.alpha, cfg.gamma
+        )
 
 
 def _enqueue(agent: DynaAgent, s: int, a: int, priority: float, theta: float) -> None:
@@ -221,8 +225,16 @@ def plan_prioritized(agent: DynaAgent, cfg: DynaConfig) -> None:
         if pair is None:
             break
         s, a = pair
-        q_update(agent, s, a, agent.model_reward[s][a], agent.model_next[s][a],
-                 agent.model_terminal[s][a], cfg.alpha, g)
+        q_update(
+            agent,
+            s,
+            a,
+            agent.model_reward[s][a],
+            agent.model_next[s][a],
+            agent.model_terminal[s][a],
+            cfg.alpha,
+            g,
+        )
         best_s = max(agent.q[s])
         for sp, ap in agent.predecessors[s]:
             r = agent.model_reward[sp][ap]
@@ -248,8 +260,12 @@ class DynaHistory:
     """What a run produced, episode by episode and step by step."""
 
     episode_steps: list[int] = field(default_factory=list)  # real steps of each finished episode
-    episode_updates: list[int] = field(default_factory=list)  # cumulative Q updates at each episode end
-    step_rewards: list[float] = field(default_factory=list)  # reward of every real step (Fig 8.4/8.5)
+    episode_updates: list[int] = field(
+        default_factory=list
+    )  # cumulative Q updates at each episode end
+    step_rewards: list[float] = field(
+        default_factory=list
+    )  # reward of every real step (Fig 8.4/8.5)
 
     def cumulative_reward(self) -> np.ndarray:
         """Cumulative reward after each real step [T]."""
@@ -289,7 +305,9 @@ def run_episodes(
             history.step_rewards.append(r)
             if prioritized:
                 learn_model(agent, s, a, r, s2, terminated, cfg)
-                _enqueue(agent, s, a, abs(td_error(agent, s, a, r, s2, terminated, cfg.gamma)), cfg.theta)
+                _enqueue(
+                    agent, s, a, abs(td_error(agent, s, a, r, s2, terminated, cfg.gamma)), cfg.theta
+                )
             else:
                 q_update(agent, s, a, r, s2, terminated, cfg.alpha, cfg.gamma)  # (d)
                 learn_model(agent, s, a, r, s2, terminated, cfg)  # (e)
@@ -337,7 +355,9 @@ def learned_model(agent: DynaAgent) -> TabularModel:
 # ----------------------------------------------------------------------------------------------
 
 
-def agent_to_checkpoint(agent: DynaAgent, history: DynaHistory) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def agent_to_checkpoint(
+    agent: DynaAgent, history: DynaHistory
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The agent and its history as safetensors tensors plus JSON metadata (exactly restorable)."""
     s_count, a_count = agent.num_states, agent.num_actions
     order = torch.full((s_count, a_count), -1, dtype=torch.long)
@@ -371,7 +391,9 @@ def agent_to_checkpoint(agent: DynaAgent, history: DynaHistory) -> tuple[dict[st
     return tensors, meta
 
 
-def agent_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> tuple[DynaAgent, DynaHistory]:
+def agent_from_checkpoint(
+    tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> tuple[DynaAgent, DynaHistory]:
     """Inverse of ``agent_to_checkpoint``."""
     s_count, a_count = int(meta["num_states"]), int(meta["num_actions"])
     agent = new_agent(s_count, a_count, seed=0)
@@ -381,12 +403,18 @@ def agent_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
     agent.model_terminal = tensors["model_terminal"].tolist()
     agent.last_tried = tensors["last_tried"].tolist()
     agent.observed_states = tensors["observed_states"].tolist()
-    agent.observed_actions = [[a for a in row if a >= 0] for row in tensors["observed_actions"].tolist()]
+    agent.observed_actions = [
+        [a for a in row if a >= 0] for row in tensors["observed_actions"].tolist()
+    ]
     for s2, sp, ap in tensors["predecessors"].tolist():
         agent.predecessors[s2].append((sp, ap))
     agent.queue = [(p, int(o), int(s), int(a)) for p, o, s, a in tensors["queue"].tolist()]
     agent.queued = {(int(s), int(a)): float(p) for s, a, p in meta["queued"]}
-    agent.time, agent.updates, agent.queue_order = int(meta["time"]), int(meta["updates"]), int(meta["queue_order"])
+    agent.time, agent.updates, agent.queue_order = (
+        int(meta["time"]),
+        int(meta["updates"]),
+        int(meta["queue_order"]),
+    )
     agent.act_rng = restore_python_rng(meta["act_rng"])
     agent.plan_rng = restore_python_rng(meta["plan_rng"])
     history = DynaHistory(
@@ -395,8 +423,6 @@ def agent_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
         step_rewards=tensors["step_rewards"].tolist(),
     )
     return agent, history
-
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -461,18 +487,24 @@ def train(cfg: DynaConfig, env_name: str, run: RunDir, resume: bool = False) -> 
 
     by_steps = cfg.max_steps > 0
     total = cfg.max_steps if by_steps else cfg.episodes
-    with MetricsLogger(run) as logger, progress_bar(total, f"dyna {cfg.variant} n={cfg.planning_steps}") as bar:
+    with (
+        MetricsLogger(run) as logger,
+        progress_bar(total, f"dyna {cfg.variant} n={cfg.planning_steps}") as bar,
+    ):
         bar.advance(agent.time if by_steps else len(history.episode_steps))
 
         def on_episode_end(agent: DynaAgent, history: DynaHistory) -> bool:
             episode = len(history.episode_steps)
             steps = history.episode_steps[-1]
-            logger.log(agent.time, {
-                "train/episode": episode,
-                "train/episode_steps": steps,
-                "train/updates": agent.updates,
-                "train/return": history.step_rewards[-1],
-            })
+            logger.log(
+                agent.time,
+                {
+                    "train/episode": episode,
+                    "train/episode_steps": steps,
+                    "train/updates": agent.updates,
+                    "train/return": history.step_rewards[-1],
+                },
+            )
             bar.advance(steps if by_steps else 1)
             bar.status(f"episode {episode}: {steps} steps")
             if episode % cfg.checkpoint_every == 0:
@@ -506,8 +538,12 @@ def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
         from dreamlab.envs.mazes import transition_table
 
         nxt, rew, term = transition_table(layout)
-        truth = TabularModel(torch.from_numpy(nxt).long(), torch.from_numpy(rew).double(),
-                             torch.from_numpy(term), torch.ones(nxt.shape, dtype=torch.bool))
+        truth = TabularModel(
+            torch.from_numpy(nxt).long(),
+            torch.from_numpy(rew).double(),
+            torch.from_numpy(term),
+            torch.ones(nxt.shape, dtype=torch.bool),
+        )
         metrics["eval/shortest_path"] = layout.shortest_path_length()
         metrics["eval/model_agreement"] = learned_model(agent).agreement(truth)
     env.close()

@@ -273,9 +273,108 @@ def main() -> None:
         seeds=list(range(max(args.runs, args.maze_runs, args.sweep_runs))),
         metrics=metrics,
     )
+    write_table(record, args.out / "dyna.md")
     for key, value in record["metrics"].items():
         if key != "settings":
             print(f"{key}: {value}")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, dict):
+        return f"{value['mean']:.1f} ± {value['std']:.1f} (n = {value['n']})"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def write_table(record: dict, path: Path) -> None:
+    """A readable table of the headline numbers next to the book's, with the run's provenance."""
+    m = record["metrics"]
+    rows = [
+        (
+            "Fig 8.2 wall time, 30 runs x 3 n x 50 episodes (s)",
+            "fig8_2_wall_seconds",
+            "< 60 (target)",
+        ),
+        (
+            "Fig 8.2 first episode identical for n = 0, 5, 50",
+            "first_episode_identical_for_all_n",
+            "yes",
+        ),
+        (
+            "Fig 8.2 steps in episode 2, n = 0",
+            "n0_steps_episode2",
+            "~1126 (reference sim.); random walk from start: 869 expected",
+        ),
+        ("Fig 8.2 steps in episode 2, n = 5", "n5_steps_episode2", "~139"),
+        ("Fig 8.2 steps in episode 2, n = 50", "n50_steps_episode2", "~41"),
+        ("Fig 8.2 steps in episode 4, n = 50", "n50_steps_episode4", "< 20 (target)"),
+        ("Fig 8.2 steps in episode 10, n = 0", "n0_steps_episode10", "> 40 (target)"),
+        ("Fig 8.2 mean of episodes 41-50, n = 50", "n50_steps_last10", "16-18 (epsilon 0.1)"),
+        (
+            "Fig 8.4 cumulative reward at 3000 steps, Dyna-Q",
+            "blocking_cumulative_reward_dyna_q",
+            "below Dyna-Q+",
+        ),
+        (
+            "Fig 8.4 cumulative reward at 3000 steps, Dyna-Q+",
+            "blocking_cumulative_reward_dyna_q_plus",
+            "above Dyna-Q",
+        ),
+        ("Fig 8.4 runs that found the new path, Dyna-Q", "blocking_recovered_fraction_dyna_q", ""),
+        (
+            "Fig 8.4 runs that found the new path, Dyna-Q+",
+            "blocking_recovered_fraction_dyna_q_plus",
+            "",
+        ),
+        (
+            "Fig 8.5 rewards in the last 1000 steps, Dyna-Q",
+            "shortcut_last1000_rewards_dyna_q",
+            "old path: at most 62.5",
+        ),
+        (
+            "Fig 8.5 rewards in the last 1000 steps, Dyna-Q+",
+            "shortcut_last1000_rewards_dyna_q_plus",
+            "shortcut: above 62.5",
+        ),
+        ("Fig 8.5 Dyna-Q+ found the shortcut", "dyna_q_plus_found_shortcut", "yes"),
+        ("Fig 8.5 Dyna-Q found the shortcut", "dyna_q_found_shortcut", "no"),
+        (
+            "Ex 8.4 updates to the optimal path, prioritized sweeping (1x)",
+            "prioritized_sweeping_updates_median",
+            "5-10x fewer than Dyna-Q",
+        ),
+        ("Ex 8.4 updates to the optimal path, Dyna-Q (1x)", "dyna_q_updates_median", ""),
+        (
+            "Ex 8.4 median updates, prioritized sweeping (2x maze)",
+            "prioritized_sweeping_updates_2x_median",
+            "",
+        ),
+        ("Ex 8.4 median updates, Dyna-Q (2x maze)", "dyna_q_updates_2x_median", ""),
+        (
+            "Ex 8.4 median updates, prioritized sweeping (3x maze)",
+            "prioritized_sweeping_updates_3x_median",
+            "",
+        ),
+        ("Ex 8.4 median updates, Dyna-Q (3x maze)", "dyna_q_updates_3x_median", ""),
+    ]
+    lines = [
+        "# Dyna: Sutton & Barto chapter 8",
+        "",
+        f"`{record['command']}` at commit `{record['commit']}`, started {record['started']}, "
+        f"{record['wall_seconds']:.0f} s in all on {record['machine']['cpu']} "
+        f"({record['machine']['cores']} cores); seeds 0-{max(record['seeds'])}. Means ± std over runs.",
+        "",
+        "| quantity | dreamlab | book / target |",
+        "|---|---|---|",
+        *[f"| {label} | {_fmt(m[key])} | {ref} |" for label, key, ref in rows],
+        "",
+        "Settings: " + "; ".join(f"{k}: {v}" for k, v in m["settings"].items()),
+        "",
+        "Plots: `dyna_fig8_2.png`, `dyna_fig8_4.png`, `dyna_fig8_5.png`, `dyna_example8_4.png`.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

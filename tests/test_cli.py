@@ -95,7 +95,7 @@ def test_train_eval_collect(tmp_path: Path) -> None:
     assert any((run / "tb").iterdir())
     dreamlab("eval", str(run), cwd=tmp_path)
     metrics = json.loads((run / "eval.json").read_text())
-    assert metrics["eval/success"] == 1.0 and metrics["eval/model_agreement"] == 1.0
+    assert metrics["eval/return"] == 1.0 and metrics["eval/model_agreement"] == 1.0
     assert metrics["eval/steps"] == 14
     dreamlab(
         "collect",

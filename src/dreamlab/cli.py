@@ -133,12 +133,12 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
             )
         run, saved = open_run(Path(args.resume))
         spec = get_system(saved["system"])
-        cfg = config_from_dict(spec.config, saved["config"])
+        cfg: Any = config_from_dict(spec.config, saved["config"])
         env = saved["env"]
     else:
         if not args.system:
-            raise unknown_choice(
-                "system", "", SYSTEMS, hint="usage: dreamlab train SYSTEM --env ENV"
+            raise DreamlabError(
+                f"train needs a SYSTEM, one of: {', '.join(SYSTEMS)} (dreamlab train SYSTEM --env ENV)"
             )
         spec = get_system(args.system)
         if args.help:

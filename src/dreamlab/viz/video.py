@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
@@ -59,8 +60,10 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 4.0
         raise ValueError("write_video got no frames")
     stack = np.stack(list(frames))  # [T, Hh, W, 3]
     extension = path.suffix or ".gif"
-    kwargs = {"duration": 1000.0 / fps, "loop": 0} if extension == ".gif" else {"fps": fps}
-    data = iio.imwrite("<bytes>", stack, extension=extension, **kwargs)
+    kwargs: dict[str, Any] = (
+        {"duration": 1000.0 / fps, "loop": 0} if extension == ".gif" else {"fps": fps}
+    )
+    data: bytes = iio.imwrite("<bytes>", stack, extension=extension, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return path

@@ -29,8 +29,8 @@ __all__ = ["demo", "dream_and_reality"]
 CELL = 24  # pixels per maze cell in the pictures
 
 
-def _learn(env_name: str, cfg: DynaConfig) -> tuple[DynaAgent, DynaHistory, Any]:
-    env = make_env(env_name)
+def _learn(env_name: str, cfg: DynaConfig, **env_kwargs: Any) -> tuple[DynaAgent, DynaHistory, Any]:
+    env = make_env(env_name, **env_kwargs)
     agent = new_agent(env.observation_space.n, env.action_space.n, cfg.seed)
     history = run_episodes(agent, env, cfg, DynaHistory())
     return agent, history, env
@@ -60,16 +60,22 @@ def dream_and_reality(agent: DynaAgent, env: Any, horizon: int = 30) -> tuple[li
 
 
 def _frames(layout: Any, path: list[int]) -> list[np.ndarray]:
+    """One picture per step: the agent, the trail so far as dots, the grid lines, a border."""
     frames = []
     for t in range(len(path)):
         frame = layout.render_rgb(agent=layout.position(path[t]), cell=CELL).copy()
-        for s in path[:t]:  # the trail so far, as small dots
+        frame[::CELL, :] = frame[:, ::CELL] = (215, 215, 215)  # grid lines
+        half = CELL // 2
+        for s in path[:t]:
             r, c = layout.position(s)
             frame[
-                r * CELL + CELL // 2 - 2 : r * CELL + CELL // 2 + 2,
-                c * CELL + CELL // 2 - 2 : c * CELL + CELL // 2 + 2,
-            ] = (70, 110, 230)
-        frames.append(frame)
+                r * CELL + half - 2 : r * CELL + half + 2, c * CELL + half - 2 : c * CELL + half + 2
+            ] = (
+                70,
+                110,
+                230,
+            )
+        frames.append(np.pad(frame, ((2, 2), (2, 2), (0, 0)), constant_values=60))
     return frames
 
 
@@ -77,8 +83,8 @@ def _ascii(layout: Any, path: list[int]) -> list[str]:
     rows = [list(line) for line in layout.render_ascii().splitlines()]
     for s in path[1:-1]:
         r, c = layout.position(s)
-        if rows[r][c] == ".":
-            rows[r][c] = "*"
+        if rows[r][c] in ".#":
+            rows[r][c] = "*" if rows[r][c] == "." else "!"  # "!": a step through a wall
     return ["".join(row) for row in rows]
 
 
@@ -117,16 +123,15 @@ def demo(out: Path) -> dict[str, Any]:
     summary["dyna_maze: real path steps"] = len(real) - 1
     summary["dyna_maze: dreamed path steps"] = len(dream) - 1
     print(
-        "\nDyna Maze after 30 episodes, n = 50.  reality | dream (* = path, S start, G goal, # wall)"
+        "\nDyna Maze after 30 episodes, n = 50.  reality | dream (* path, S start, G goal, # wall)"
     )
     for a, b in zip(_ascii(layout, real), _ascii(layout, dream), strict=True):
         print(f"  {a}   |   {b}")
 
     # 3. The world changes under the model: the blocking maze just after its wall moved.
-    cfg = DynaConfig(
-        planning_steps=10, alpha=1.0, episodes=10_000, max_steps=1000, epsilon=0.1, seed=0
-    )
-    agent, _, env = _learn("blocking_maze", cfg)
+    # The wall moves at step 2000 here (the book: 1000), so the model has learned the old maze well.
+    cfg = DynaConfig(planning_steps=10, alpha=1.0, episodes=10_000, max_steps=2000, seed=0)
+    agent, _, env = _learn("blocking_maze", cfg, change_at=2000)
     dream, real = dream_and_reality(agent, env, horizon=40)
     new_layout = env.unwrapped.layout
     frames = side_by_side(
@@ -134,10 +139,10 @@ def demo(out: Path) -> dict[str, Any]:
         ["reality (wall moved)", "dream (model of the old maze)"],
     )
     write_video(out / "dream_blocking_maze.gif", frames, fps=4)
-    print("\nBlocking maze at step 1000, just after the wall moved.  reality | dream")
+    print("\nBlocking maze at step 2000, just after the wall moved.  reality | dream")
     for a, b in zip(_ascii(new_layout, real), _ascii(new_layout, dream), strict=True):
         print(f"  {a}   |   {b}")
-    print("  The dream walks through the gap that closed; reality is stuck against the new wall.\n")
+    print("  The dream walks through the gap that closed (!); reality is stuck at the new wall.\n")
     summary["blocking_maze: dreamed path steps (old world)"] = len(dream) - 1
     summary["blocking_maze: real greedy path reaches goal"] = (
         env.unwrapped.layout.index(env.unwrapped.layout.goal) in real

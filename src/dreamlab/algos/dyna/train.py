@@ -55,6 +55,7 @@ __all__ = [
     "DynaHistory",
     "act",
     "evaluate",
+    "greedy_episode",
     "greedy_path_length",
     "learned_model",
     "new_agent",
@@ -321,21 +322,26 @@ def run_episodes(
     return history
 
 
-def greedy_path_length(agent: DynaAgent, env: Any, limit: int = 1000) -> int | None:
-    """Steps the purely greedy policy (first-index ties) takes from the start to the end of an episode.
+def greedy_episode(agent: DynaAgent, env: Any, limit: int = 1000) -> tuple[float, int, bool]:
+    """One episode of the purely greedy policy (first-index ties): (return, steps, ended).
 
-    Runs on a copy of nothing: it steps ``env`` itself, so pass an env whose clock does not matter.
-    Returns None if the greedy policy has not ended an episode within ``limit`` steps.
+    It steps ``env`` itself, so pass an env whose world clock does not matter.
     """
     obs, _ = env.reset()
-    s = _state_index(obs)
+    s, ret = _state_index(obs), 0.0
     for step in range(1, limit + 1):
         row = agent.q[s]
-        obs, _, terminated, truncated, _ = env.step(row.index(max(row)))
-        s = _state_index(obs)
+        obs, r, terminated, truncated, _ = env.step(row.index(max(row)))
+        s, ret = _state_index(obs), ret + float(r)
         if terminated or truncated:
-            return step
-    return None
+            return ret, step, True
+    return ret, limit, False
+
+
+def greedy_path_length(agent: DynaAgent, env: Any, limit: int = 1000) -> int | None:
+    """Steps the greedy policy takes from the start to the end of an episode (None: not within limit)."""
+    _, steps, ended = greedy_episode(agent, env, limit)
+    return steps if ended else None
 
 
 def learned_model(agent: DynaAgent) -> TabularModel:
@@ -518,7 +524,7 @@ def train(cfg: DynaConfig, env_name: str, run: RunDir, resume: bool = False) -> 
 
 
 def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
-    """Greedy episodes with the learned Q, and how well the learned model matches the true one."""
+    """Greedy episodes with the learned Q; in a maze, also how well the learned model matches the truth."""
     from dreamlab.train.run import open_run
 
     _, saved = open_run(run.path)
@@ -526,12 +532,14 @@ def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
     agent, _ = agent_from_checkpoint(ckpt.tensors, ckpt.meta)
     env = make_tabular_env(saved["env"])
     set_env_clock(env, agent.time)
-    lengths = [greedy_path_length(agent, env) for _ in range(episodes)]
-    solved = [n for n in lengths if n is not None]
+    episodes_out = [greedy_episode(agent, env) for _ in range(episodes)]
+    returns = [ret for ret, _, _ in episodes_out]
     metrics: dict[str, Any] = {
         "eval/episodes": episodes,
-        "eval/success": len(solved) / episodes,
-        "eval/steps": float(np.mean(solved)) if solved else float("nan"),
+        "eval/return": float(np.mean(returns)),
+        "eval/return_std": float(np.std(returns)),
+        "eval/steps": float(np.mean([steps for _, steps, _ in episodes_out])),
+        "eval/ended_fraction": float(np.mean([ended for _, _, ended in episodes_out])),
     }
     layout = getattr(env.unwrapped, "layout", None)
     if layout is not None:

@@ -16,9 +16,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -27,6 +24,7 @@ from dreamlab.algos.dyna.train import DynaHistory, greedy_path_length, new_agent
 from dreamlab.envs import DYNA_MAZE, GridMaze, MazeLayout, make_env
 from dreamlab.eval.results import now, spread, write_results
 from dreamlab.train.progress import track
+from dreamlab.viz.plots import save_figure
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
 
@@ -69,10 +67,7 @@ def plot_8_2(steps: dict[int, np.ndarray], path: Path) -> None:
     ax.axhline(14, color="grey", lw=0.8, ls=":", label="shortest path (14)")
     ax.set(xlabel="episodes", ylabel="steps per episode", ylim=(0, 800), xlim=(2, rows.shape[1]))
     ax.set_title(f"Figure 8.2: Dyna-Q on the Dyna Maze ({rows.shape[0]} runs)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,10 +103,7 @@ def plot_changing(result: dict[str, np.ndarray], change_at: int, title: str, pat
         ax.plot(np.arange(1, curves.shape[1] + 1), curves.mean(axis=0), label=names[variant])
     ax.axvline(change_at, color="grey", lw=0.8, ls=":", label="the maze changes")
     ax.set(xlabel="time steps", ylabel="cumulative reward", title=title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,10 +165,7 @@ def plot_8_4(result: dict[str, dict[int, list[int | None]]], path: Path) -> None
         yscale="log",
         title="Example 8.4: prioritized sweeping on mazes",
     )
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dreamlab.data import EpisodeStore, ReplayBuffer, collect
+from dreamlab.envs import PixelObservation
 from dreamlab.errors import DreamlabError
 
 
@@ -32,23 +33,6 @@ class Recorder(gymnasium.Wrapper):
         record["rewards"].append(float(reward))
         record["terminated"], record["truncated"] = terminated, truncated
         return obs, reward, terminated, truncated, info
-
-
-class TinyFrames(gymnasium.ObservationWrapper):
-    """CartPole as a small uint8 picture: a cart column and a pole row drawn from the state."""
-
-    def __init__(self, env: gymnasium.Env) -> None:
-        super().__init__(env)
-        self.observation_space = gymnasium.spaces.Box(0, 255, shape=(12, 16, 3), dtype=np.uint8)
-
-    def observation(self, observation: np.ndarray) -> np.ndarray:
-        frame = np.zeros((12, 16, 3), dtype=np.uint8)
-        x, _, theta, _ = observation
-        column = int(np.clip((x + 2.4) / 4.8 * 15, 0, 15))
-        row = int(np.clip((theta + 0.21) / 0.42 * 11, 0, 11))
-        frame[:, column, 0] = 255
-        frame[row, :, 1] = 200
-        return frame
 
 
 def test_collect_writes_what_the_env_returned(tmp_path: Path) -> None:
@@ -110,7 +94,7 @@ def test_discrete_observations_and_max_steps(tmp_path: Path) -> None:
 
 
 def test_policy_and_image_observations(tmp_path: Path) -> None:
-    env = TinyFrames(gymnasium.make("CartPole-v1", render_mode="rgb_array"))
+    env = PixelObservation(gymnasium.make("CartPole-v1", render_mode="rgb_array"), size=16)
     seen: list[tuple[int, ...]] = []
 
     def always_right(obs: np.ndarray, rng: np.random.Generator) -> int:
@@ -122,9 +106,9 @@ def test_policy_and_image_observations(tmp_path: Path) -> None:
         collect(env, 3, store, policy=always_right, seed=0, progress=False)
     stored = list(EpisodeStore(tmp_path / "frames"))
     assert len(stored) == 3
-    assert set(seen) == {(12, 16, 3)}
+    assert set(seen) == {(16, 16, 3)}
     for episode in stored:
-        assert episode.obs.dtype == np.uint8 and episode.obs.shape[1:] == (12, 16, 3)
+        assert episode.obs.dtype == np.uint8 and episode.obs.shape[1:] == (16, 16, 3)
         assert (episode.action[1:] == 1).all() and episode.action[0] == 0
     # Frames go through replay as uint8 too.
     replay = ReplayBuffer.load(tmp_path / "frames", capacity=1000)

@@ -56,3 +56,16 @@ def test_spread_and_results_file(tmp_path: Path) -> None:
         "metrics",
     }
     assert on_disk["machine"]["cores"] >= 1
+
+
+def test_save_figure_writes_a_png_and_closes_the_figure(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from dreamlab.viz.plots import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], label="a line")
+    path = save_figure(fig, tmp_path / "sub" / "p.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert ax.get_legend() is not None  # labelled artists get a legend
+    assert not plt.fignum_exists(fig.number)

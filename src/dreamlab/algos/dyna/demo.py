@@ -11,9 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -22,6 +19,7 @@ from dreamlab.algos.dyna.config import DynaConfig
 from dreamlab.algos.dyna.train import DynaAgent, DynaHistory, learned_model, new_agent, run_episodes
 from dreamlab.envs import make_env
 from dreamlab.rollout import rollout
+from dreamlab.viz.plots import save_figure
 from dreamlab.viz.video import side_by_side, write_video
 
 __all__ = ["demo", "dream_and_reality"]
@@ -108,10 +106,7 @@ def demo(out: Path) -> dict[str, Any]:
         yscale="log",
         title="Dyna-Q on the Dyna Maze (1 run)",
     )
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "learning_curves.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "learning_curves.png")
 
     # 2. The learned model dreams the path; reality follows the same policy.
     dream, real = dream_and_reality(agent, env)

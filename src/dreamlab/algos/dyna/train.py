@@ -43,12 +43,17 @@ import torch
 
 from dreamlab.algos.dyna.config import DynaConfig
 from dreamlab.algos.dyna.model import TabularModel
-from dreamlab.envs import make_env
+from dreamlab.envs import make_env, transition_table
 from dreamlab.errors import DreamlabError
 from dreamlab.train.checkpoint import load_checkpoint, save_checkpoint
 from dreamlab.train.progress import progress_bar
-from dreamlab.train.run import MetricsLogger, RunDir, truncate_metrics
-from dreamlab.train.seeding import python_rng_state, restore_python_rng
+from dreamlab.train.run import MetricsLogger, RunDir, open_run, truncate_metrics
+from dreamlab.train.seeding import (
+    numpy_rng_state,
+    python_rng_state,
+    restore_numpy_rng,
+    restore_python_rng,
+)
 
 __all__ = [
     "DynaAgent",
@@ -474,6 +479,7 @@ def train(cfg: DynaConfig, env_name: str, run: RunDir, resume: bool = False) -> 
     last checkpoint, drops metrics logged after it, and ends exactly as an uninterrupted run would.
     """
     env = make_tabular_env(env_name)
+    env.reset(seed=cfg.seed)
     if resume:
         ckpt = load_checkpoint(run.checkpoints)
         agent, history = agent_from_checkpoint(ckpt.tensors, ckpt.meta)
@@ -481,15 +487,17 @@ def train(cfg: DynaConfig, env_name: str, run: RunDir, resume: bool = False) -> 
         if ckpt.meta.get("finished"):
             env.close()
             return summarize(agent, history)
+        # A stochastic env (FrozenLake) continues its own random stream too.
+        env.unwrapped.np_random = restore_numpy_rng(ckpt.meta["env_rng"])
     else:
         agent = new_agent(env.observation_space.n, env.action_space.n, cfg.seed)
         history = DynaHistory()
     set_env_clock(env, agent.time)
-    env.reset(seed=cfg.seed)
 
     def save(finished: bool) -> None:
         tensors, meta = agent_to_checkpoint(agent, history)
-        save_checkpoint(run.checkpoints, agent.time, tensors, {**meta, "finished": finished})
+        meta |= {"finished": finished, "env_rng": numpy_rng_state(env.unwrapped.np_random)}
+        save_checkpoint(run.checkpoints, agent.time, tensors, meta)
 
     by_steps = cfg.max_steps > 0
     total = cfg.max_steps if by_steps else cfg.episodes
@@ -525,8 +533,6 @@ def train(cfg: DynaConfig, env_name: str, run: RunDir, resume: bool = False) -> 
 
 def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
     """Greedy episodes with the learned Q; in a maze, also how well the learned model matches the truth."""
-    from dreamlab.train.run import open_run
-
     _, saved = open_run(run.path)
     ckpt = load_checkpoint(run.checkpoints)
     agent, _ = agent_from_checkpoint(ckpt.tensors, ckpt.meta)
@@ -543,8 +549,6 @@ def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
     }
     layout = getattr(env.unwrapped, "layout", None)
     if layout is not None:
-        from dreamlab.envs.mazes import transition_table
-
         nxt, rew, term = transition_table(layout)
         truth = TabularModel(
             torch.from_numpy(nxt).long(),

@@ -1,4 +1,4 @@
-"""Environments: dreamlab's own (Sutton & Barto mazes), ``make_env`` for any gymnasium id, pixel wrappers."""
+"""Environments: dreamlab's own (Sutton & Barto mazes, Two-Rooms, sprites), ``make_env`` for any gymnasium id, pixel wrappers."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ from dreamlab.envs.registry import (
     env_names,
     make_env,
 )
+from dreamlab.envs.sprites import SpritesData, SpritesEnv, generate_sprites, sprites
+from dreamlab.envs.two_rooms import (
+    TwoRoomsData,
+    TwoRoomsEnv,
+    TwoRoomsModel,
+    WallSpec,
+    generate_two_rooms,
+    render_two_rooms,
+    two_rooms,
+    two_rooms_fixed,
+    two_rooms_step,
+)
 
 __all__ = [
     "ACTION_NAMES",
@@ -43,13 +55,26 @@ __all__ = [
     "GridMaze",
     "MazeLayout",
     "PixelObservation",
+    "SpritesData",
+    "SpritesEnv",
+    "TwoRoomsData",
+    "TwoRoomsEnv",
+    "TwoRoomsModel",
+    "WallSpec",
     "blocking_maze",
     "describe_envs",
     "dyna_maze",
     "env_names",
+    "generate_sprites",
+    "generate_two_rooms",
     "make_env",
     "missing_dependency_error",
+    "render_two_rooms",
     "resize_frame",
     "shortcut_maze",
+    "sprites",
     "transition_table",
+    "two_rooms",
+    "two_rooms_fixed",
+    "two_rooms_step",
 ]

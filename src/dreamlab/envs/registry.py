@@ -1,6 +1,6 @@
 """``make_env``: one way to build dreamlab's own environments and any gymnasium environment.
 
-dreamlab's names (``"dyna_maze"``, ``"blocking_maze"``, ``"shortcut_maze"``) live in the plain dict
+dreamlab's names (``"dyna_maze"``, ``"two-rooms"``, ``"sprites"``, ...) live in the plain dict
 ``ENVS``; they are also registered with gymnasium as ``"dreamlab/DynaMaze-v0"`` and friends, so
 ``gymnasium.make`` builds them too. Every other name goes to ``gymnasium.make``.
 """
@@ -16,6 +16,8 @@ from gymnasium.error import DependencyNotInstalled, UnregisteredEnv
 
 from dreamlab.envs.mazes import blocking_maze, dyna_maze, shortcut_maze
 from dreamlab.envs.pixels import PixelObservation, missing_dependency_error
+from dreamlab.envs.sprites import sprites
+from dreamlab.envs.two_rooms import two_rooms, two_rooms_fixed
 from dreamlab.errors import DreamlabError, unknown_choice
 
 __all__ = ["COMMON_GYMNASIUM_IDS", "ENVS", "EnvSpec", "describe_envs", "env_names", "make_env"]
@@ -51,6 +53,24 @@ ENVS: dict[str, EnvSpec] = {
             shortcut_maze,
             "Sutton & Barto Example 8.3: a shortcut opens after 3000 steps (path 16 -> 10)",
             "dreamlab/ShortcutMaze-v0",
+        ),
+        EnvSpec(
+            "two-rooms",
+            two_rooms,
+            "Two-Rooms (the Wall env of DINO-WM/PLDM/EB-JEPA): a dot, two rooms, a door; random wall",
+            "dreamlab/TwoRooms-v0",
+        ),
+        EnvSpec(
+            "two-rooms-fixed",
+            two_rooms_fixed,
+            "Two-Rooms with the wall and door fixed in the middle",
+            "dreamlab/TwoRoomsFixed-v0",
+        ),
+        EnvSpec(
+            "sprites",
+            sprites,
+            "64x64 bouncing sprites and a controlled agent, optional spawn/recolour events (video)",
+            "dreamlab/Sprites-v0",
         ),
     )
 }

@@ -237,7 +237,9 @@ def test_gymnasium_ids_are_registered() -> None:
 
 
 def test_make_env_builds_mazes_and_gymnasium_ids() -> None:
-    assert {"blocking_maze", "dyna_maze", "shortcut_maze", "two-rooms", "sprites"} <= set(env_names())
+    assert {"blocking_maze", "dyna_maze", "shortcut_maze", "two-rooms", "sprites"} <= set(
+        env_names()
+    )
     assert [name for name, _ in describe_envs()] == env_names()
     for name in env_names():
         env = make_env(name, seed=0)

@@ -52,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(prog="dreamlab", description="World models of every paradigm, on a laptop CPU.")
     sub = p.add_subparsers(
-        dest="verb", metavar="{list,train,eval,collect,demo}", parser_class=_Parser
+        dest="verb", metavar="{list,train,eval,collect,plan,demo}", parser_class=_Parser
     )
 
     sub.add_parser("list", help="systems, presets and environments")
@@ -94,6 +94,19 @@ def _parser() -> _Parser:
         "--max-steps", type=int, default=None, help="truncate episodes at this many steps"
     )
     c.add_argument("--pixels", action="store_true", help="store 64x64 uint8 frames as observations")
+
+    pl = sub.add_parser(
+        "plan",
+        help="plan with a world model and act: dreamlab plan --model sim --env ENV [--SETTING VALUE]",
+        add_help=False,
+    )
+    pl.add_argument("--model", default="sim", help="'sim': the true simulator as the world model")
+    pl.add_argument("--env", help="environment with a continuous action space (see dreamlab list)")
+    pl.add_argument("--episodes", type=int, default=1, help="episodes (seeds seed .. seed+N-1)")
+    pl.add_argument("--seed", type=int, default=0, help="first episode's seed")
+    pl.add_argument("--out", default="plans", help="folder for the episode videos (default plans)")
+    pl.add_argument("--no-video", action="store_true", help="skip the video (faster)")
+    pl.add_argument("-h", "--help", action="store_true", help="show the planning options")
 
     d = sub.add_parser(
         "demo", help="train a world model in seconds and watch it dream next to reality"
@@ -208,6 +221,50 @@ def _cmd_collect(args: argparse.Namespace) -> None:
     print(f"written to {out}")
 
 
+def _cmd_plan(args: argparse.Namespace, rest: list[str]) -> None:
+    from dreamlab.eval.planning import PlanSettings, mpc_episode, plan_settings, plan_video
+    from dreamlab.train.config import apply_overrides, config_help
+
+    if args.help:
+        print(
+            "dreamlab plan --model sim --env ENV [--episodes N] [--seed S] [--out DIR] [options]\n"
+        )
+        print(
+            "Runs model-predictive control and writes a video: reality next to the plan's imagination.\n"
+        )
+        print(config_help(PlanSettings, {}))
+        return
+    if not args.env:
+        raise DreamlabError("plan needs --env ENV (see dreamlab list)")
+    if args.model != "sim":
+        raise unknown_choice(
+            "model", args.model, ["sim"], hint="learned models plug in as their systems land"
+        )
+    if args.episodes < 1:
+        raise DreamlabError(f"--episodes must be at least 1, got {args.episodes}")
+    settings = apply_overrides(plan_settings(args.env), rest)
+    out = Path(args.out)
+    returns, successes = [], []
+    for seed in range(args.seed, args.seed + args.episodes):
+        result = mpc_episode(args.env, settings, seed, record=not args.no_video)
+        returns.append(result.ret)
+        line = f"episode seed {seed}: return {result.ret:.1f}, {result.steps} steps"
+        if result.success is not None:
+            successes.append(result.success)
+            line += f", {'success' if result.success else 'no success'}"
+        if not args.no_video:
+            path = plan_video(result, out / f"plan_{args.env.replace('/', '_')}_seed{seed}.gif")
+            line += f", video {path}"
+        print(line)
+    summary: dict[str, Any] = {
+        "episodes": args.episodes,
+        "mean_return": sum(returns) / len(returns),
+    }
+    if successes:
+        summary["success_rate"] = sum(successes) / len(successes)
+    _print_summary(summary)
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     spec = get_system(DEMO_SYSTEM)
     if spec.demo is None:
@@ -235,11 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not argv:
             parser.print_help()
             return 0
-        verbs = ("list", "train", "eval", "collect", "demo")
+        verbs = ("list", "train", "eval", "collect", "plan", "demo")
         if argv[0] not in verbs and not argv[0].startswith("-"):
             raise unknown_choice("command", argv[0], verbs)
         args, rest = parser.parse_known_args(argv)
-        if args.verb != "train" and rest:
+        if args.verb not in ("train", "plan") and rest:
             raise DreamlabError(f"{args.verb}: unrecognized arguments: {' '.join(rest)}")
         if args.verb == "list":
             _cmd_list()
@@ -249,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _cmd_eval(args)
         elif args.verb == "collect":
             _cmd_collect(args)
+        elif args.verb == "plan":
+            _cmd_plan(args, rest)
         elif args.verb == "demo":
             _cmd_demo(args)
     except DreamlabError as err:

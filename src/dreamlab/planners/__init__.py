@@ -14,9 +14,11 @@ from dreamlab.planners.gradient import gradient_plan
 from dreamlab.planners.mpc import MPCAgent, MPCCarry, shift_plan
 from dreamlab.planners.mppi import mppi, mppi_weights
 from dreamlab.planners.objectives import Objective, goal_objective, reward_objective
+from dreamlab.planners.repeat import ActionRepeat
 from dreamlab.planners.shooting import random_shooting
 
 __all__ = [
+    "ActionRepeat",
     "ActionSpec",
     "MPCAgent",
     "MPCCarry",

@@ -127,6 +127,20 @@ class EpisodeResult:
     )  # per step: the plan's imagined frames
 
 
+def _render(env: Any, env_name: str, draw: Callable[[], Any]) -> Any:
+    """``draw()`` (a frame or frames); a missing offscreen OpenGL (MuJoCo on a headless machine)
+    gets a clear error instead of the GL library's own."""
+    try:
+        return draw()
+    except Exception as err:  # OpenGL backends raise their own error types
+        if "mujoco" not in type(env.unwrapped).__module__:
+            raise
+        raise DreamlabError(
+            f"cannot render {env_name} here ({type(err).__name__}); MuJoCo needs an offscreen OpenGL: "
+            "apt-get install libosmesa6 and set MUJOCO_GL=osmesa, or plan with --no-video"
+        ) from err
+
+
 def _goal(env: Any, info: dict[str, Any]) -> torch.Tensor | None:
     goal = info.get("goal")
     return (
@@ -180,10 +194,14 @@ def mpc_episode(
     carry, done = None, False
     while not done and result.steps < settings.max_steps:
         action, carry = agent.act(obs, carry)
-        imagined = _imagined_frames(sim, carry) if record else []
+        imagined = (
+            _render(env, env_name, functools.partial(_imagined_frames, sim, carry))
+            if record
+            else []
+        )
         for _ in range(settings.action_repeat):
             if record:
-                result.frames.append(np.asarray(env.render()))
+                result.frames.append(np.asarray(_render(env, env_name, env.render)))
                 result.imagined.append(imagined)
             obs, reward, terminated, truncated, info = env.step(action)
             result.ret += float(reward)
@@ -194,7 +212,7 @@ def mpc_episode(
             if done:
                 break
     if record:
-        result.frames.append(np.asarray(env.render()))
+        result.frames.append(np.asarray(_render(env, env_name, env.render)))
     env.close()
     return result
 
@@ -226,27 +244,37 @@ def _imagined_frames(model: Any, carry: Any) -> list[np.ndarray]:
 
 
 def plan_video(result: EpisodeResult, path: Path, fps: float = 15.0) -> Path:
-    """Reality next to the plan: each real frame beside the plan made at that step, its imagined
-    frames overlaid (later steps darker), so the intended path is visible at a glance."""
+    """Reality next to the plan: each real frame beside the plan made at that step, all its
+    imagined frames overlaid in one picture, so the intended path is visible at a glance."""
     if not result.frames:
         raise DreamlabError("the episode was not recorded (run it with record=True)")
     real = result.frames[:-1] or result.frames
     plans = [_overlay(frames) if frames else np.zeros_like(real[0]) for frames in result.imagined]
-    plans = [_resize_like(p, real[0]) for p in plans]
-    return write_video(
-        path, side_by_side([real, plans], ["reality", "the plan's imagination"]), fps=fps
-    )
+    # Small frames (Two-Rooms is 65 px) are enlarged so that a person can see them.
+    scale = max(1, 192 // real[0].shape[1])
+    real = [_enlarge(frame, scale) for frame in real]
+    plans = [_resize_like(_enlarge(plan, scale), real[0]) for plan in plans]
+    columns = side_by_side([real, plans], ["reality", "imagined plan"])
+    return write_video(path, columns, fps=fps)
+
+
+def _enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    return image if scale == 1 else image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def _overlay(frames: list[np.ndarray]) -> np.ndarray:
-    """Blend frames [Hh, W, 3] so the whole imagined trajectory shows in one picture."""
+    """One picture of a whole imagined trajectory: frames [Hh, W, 3] -> [Hh, W, 3].
+
+    The background is what most frames show at a pixel (the median); each pixel then shows the
+    frame that differs most from it, later frames winning ties, so every imagined position appears.
+    """
     stack = np.stack(frames).astype(np.float32)  # [H, Hh, W, 3]
-    weights = np.linspace(0.3, 1.0, len(frames), dtype=np.float32)[:, None, None, None]
-    # Each pixel keeps its most distinct imagined colour from the background (the first frame's).
-    background = stack[0]
-    distance = np.abs(stack - background).sum(-1, keepdims=True) * weights  # [H, Hh, W, 1]
-    pick = distance.argmax(axis=0)  # [Hh, W, 1]
-    return np.take_along_axis(stack, pick[None].repeat(3, axis=-1), axis=0)[0].astype(np.uint8)
+    background = np.median(stack, axis=0)  # [Hh, W, 3]
+    later = np.linspace(1.0, 1.01, len(frames), dtype=np.float32)[:, None, None]  # [H, 1, 1]
+    distance = np.abs(stack - background).sum(-1) * later  # [H, Hh, W]
+    pick = distance.argmax(axis=0)  # [Hh, W]
+    picked = np.take_along_axis(stack, pick[None, :, :, None].repeat(3, axis=-1), axis=0)[0]
+    return picked.astype(np.uint8)
 
 
 def _resize_like(image: np.ndarray, like: np.ndarray) -> np.ndarray:

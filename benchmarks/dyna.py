@@ -22,7 +22,7 @@ import numpy as np
 from dreamlab.algos.dyna.config import PRESETS, DynaConfig
 from dreamlab.algos.dyna.train import DynaHistory, greedy_path_length, new_agent, run_episodes
 from dreamlab.envs import DYNA_MAZE, GridMaze, MazeLayout, make_env
-from dreamlab.eval.results import now, spread, write_results
+from dreamlab.eval.results import now, spread, write_report, write_results
 from dreamlab.train.progress import track
 from dreamlab.viz.plots import save_figure
 
@@ -268,14 +268,6 @@ def main() -> None:
             print(f"{key}: {value}")
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, dict):
-        return f"{value['mean']:.1f} ± {value['std']:.1f} (n = {value['n']})"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
 def write_table(record: dict, path: Path) -> None:
     """A readable table of the headline numbers next to the book's, with the run's provenance."""
     m = record["metrics"]
@@ -347,29 +339,17 @@ def write_table(record: dict, path: Path) -> None:
         ),
         ("Ex 8.4 median updates, Dyna-Q (3x maze)", "dyna_q_updates_3x_median", ""),
     ]
-    lines = [
-        "# Dyna: Sutton & Barto chapter 8",
-        "",
-        f"`{record['command']}` at commit `{record['commit']}`, started {record['started']}, "
-        f"{record['wall_seconds']:.0f} s in all on {record['machine']['cpu']} "
-        f"({record['machine']['cores']} cores); seeds 0-{max(record['seeds'])}. Means ± std over runs.",
-        "",
-        "| quantity | dreamlab | book / target |",
-        "|---|---|---|",
-        *[f"| {label} | {_fmt(m[key])} | {ref} |" for label, key, ref in rows],
-        "",
+    notes = [
+        f"Seeds 0-{max(record['seeds'])}; means ± std over runs.",
         "Settings: " + "; ".join(f"{k}: {v}" for k, v in m["settings"].items()),
-        "",
         "Example 8.4 medians are over the runs whose greedy path became a shortest path within 1000 "
         "episodes (the fractions are in dyna.json; the rest are exploration-limited: epsilon-greedy "
         "rarely tries the one untried action a shortest path needs). The book's own reference "
         "simulation numbers for episode 2 come from another implementation; the expected random-walk "
         "length from the start, 869 steps, bounds what n = 0 can do in episode 2.",
-        "",
         "Plots: `dyna_fig8_2.png`, `dyna_fig8_4.png`, `dyna_fig8_5.png`, `dyna_example8_4.png`.",
-        "",
     ]
-    path.write_text("\n".join(lines))
+    write_report(path, record, "Dyna: Sutton & Barto chapter 8", rows, notes, "book / target")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from dreamlab.envs import make_env
 from dreamlab.envs.sprites import generate_sprites
 from dreamlab.envs.two_rooms import generate_two_rooms
 from dreamlab.eval.planning import mpc_episode, plan_settings
-from dreamlab.eval.results import now, spread, write_results
+from dreamlab.eval.results import now, spread, write_report, write_results
 from dreamlab.sim import SimulatorModel
 from dreamlab.train.progress import track
 
@@ -149,16 +149,6 @@ def main() -> None:
         print(f"{key}: {value}")
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, dict):
-        return f"{value['mean']:.1f} ± {value['std']:.1f} (n = {value['n']})"
-    if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 def write_table(record: dict, path: Path) -> None:
     """The headline numbers next to their targets, with the run's provenance."""
     m = record["metrics"]
@@ -195,29 +185,17 @@ def write_table(record: dict, path: Path) -> None:
         ),
         ("Sprites: 10,000 trajectories x 17 steps (s)", "sprites_10k_trajectories_seconds", "< 60"),
     ]
-    lines = [
-        "# Planning with the simulator as the world model",
-        "",
-        f"`{record['command'].strip()}` at commit `{record['commit']}`, started {record['started']}, "
-        f"{record['wall_seconds']:.0f} s in all on {record['machine']['cpu']} "
-        f"({record['machine']['cores']} cores). Seeds 0-19 (Pendulum, random policies), 0-4 (MuJoCo MPC), "
-        "0-99 (Two-Rooms). Means ± std over episodes.",
-        "",
-        "| quantity | dreamlab | target |",
-        "|---|---|---|",
-        *[f"| {label} | {_fmt(m[key])} | {ref} |" for label, key, ref in rows],
-        "",
-        "Throughput: 512 candidates x 20 steps from the same start state and the same random actions, "
-        "batched simulator (vectorised numpy for classic control, MuJoCo's threaded batch stepping) "
-        "against restoring and stepping one real env per candidate.",
-        "",
+    notes = [
+        "Seeds 0-19 (Pendulum, random policies), 0-4 (MuJoCo MPC), 0-99 (Two-Rooms). Means ± std "
+        "over episodes.",
+        "Throughput: 512 candidates x 20 steps from the same start state and the same random "
+        "actions, batched simulator (vectorised numpy for classic control, MuJoCo's threaded batch "
+        "stepping) against restoring and stepping one real env per candidate.",
         "Planner settings: " + "; ".join(f"{k}: {v}" for k, v in m["settings"].items()),
-        "",
-        "Scale: the papers plan Two-Rooms with learned embeddings on a GPU; here the true dynamics are "
-        "the model (the reference learned models are later compared with).",
-        "",
+        "Scale: the papers plan Two-Rooms with learned embeddings on a GPU; here the true dynamics "
+        "are the model (the reference learned models are later compared with).",
     ]
-    path.write_text("\n".join(lines))
+    write_report(path, record, "Planning with the simulator as the world model", rows, notes)
 
 
 if __name__ == "__main__":

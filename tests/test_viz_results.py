@@ -69,3 +69,17 @@ def test_save_figure_writes_a_png_and_closes_the_figure(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert ax.get_legend() is not None  # labelled artists get a legend
     assert not plt.fignum_exists(fig.number)
+
+
+def test_format_metric_and_report(tmp_path: Path) -> None:
+    from dreamlab.eval.results import format_metric, write_report
+
+    assert format_metric({"mean": -134.04, "std": 85.66, "n": 20}) == "-134.0 ± 85.7 (n = 20)"
+    assert format_metric(3120433) == "3,120,433"
+    assert format_metric(57.726) == "57.7"
+    assert format_metric(204198.0) == "204,198"
+    assert format_metric(True) == "True"
+    record = write_results(tmp_path / "r.json", "b", "python b.py", now(), 2.0, [0], {"x": 0.5})
+    write_report(tmp_path / "r.md", record, "Title", [("the x", "x", ">= 0.4")], ["A note."])
+    text = (tmp_path / "r.md").read_text()
+    assert text.startswith("# Title\n") and "| the x | 0.5 | >= 0.4 |" in text and "A note." in text

@@ -19,7 +19,15 @@ from typing import Any
 
 from dreamlab.train.files import atomic_write_text
 
-__all__ = ["git_commit", "machine", "now", "spread", "write_results"]
+__all__ = [
+    "format_metric",
+    "git_commit",
+    "machine",
+    "now",
+    "spread",
+    "write_report",
+    "write_results",
+]
 
 
 def spread(values: Iterable[float]) -> dict[str, float | int]:
@@ -108,3 +116,44 @@ def write_results(
 def now() -> datetime:
     """The current time, timezone-aware (for ``started``)."""
     return datetime.now(timezone.utc)
+
+
+def format_metric(value: Any) -> str:
+    """A metric as a person reads it: spreads as ``mean ± std (n = N)``, big numbers with commas."""
+    if isinstance(value, dict) and {"mean", "std", "n"} <= set(value):
+        return f"{value['mean']:.1f} ± {value['std']:.1f} (n = {value['n']})"
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return str(value)
+
+
+def write_report(
+    path: Path,
+    record: dict[str, Any],
+    title: str,
+    rows: list[tuple[str, str, str]],
+    notes: list[str],
+    reference: str = "target",
+) -> None:
+    """A markdown page for a results file: provenance, a table of (label, metric key, reference)
+    rows, then notes (one paragraph each)."""
+    m = record["metrics"]
+    machine_info = record["machine"]
+    lines = [
+        f"# {title}",
+        "",
+        f"`{record['command'].strip()}` at commit `{record['commit']}`, started {record['started']}, "
+        f"{record['wall_seconds']:.0f} s in all on {machine_info['cpu']} ({machine_info['cores']} cores).",
+        "",
+        f"| quantity | dreamlab | {reference} |",
+        "|---|---|---|",
+        *[f"| {label} | {format_metric(m[key])} | {ref} |" for label, key, ref in rows],
+        "",
+    ]
+    for note in notes:
+        lines += [note, ""]
+    atomic_write_text(path, "\n".join(lines))

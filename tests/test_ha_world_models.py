@@ -32,6 +32,13 @@ def test_paper_preset_has_the_published_parameter_counts() -> None:
     assert count(Controller(cfg)) == 867
 
 
+def test_doom_preset_matches_the_published_v_and_m() -> None:
+    cfg = PRESETS["doom"]
+    assert count(ConvVAE(cfg.z_size)) == 4_446_915
+    assert count(MDNRNN(cfg)) == 1_678_785
+    assert count(Controller(cfg)) == 1_088 + 1  # the paper's 1,088 weights on [z, c, h] plus a bias
+
+
 def test_vae_shapes_and_the_kl_floor() -> None:
     vae = ConvVAE(8)
     x = torch.rand(2, 3, 64, 64)

@@ -10,9 +10,9 @@
 V and M together are a WorldModel (``HaWorldModel``): the state is (z, h, c), a step runs the LSTM
 on [z, a] and samples the next z from the mixture, ``decode`` draws the frame through V.
 
-Deliberate choice: the LSTM has one bias per gate, as in the paper's TensorFlow code, so the
-paper preset has exactly the published parameter counts. It is built as ``nn.LSTM`` without biases
-fed a constant 1 beside [z, a], whose input weights then act as that single bias.
+Deliberate choice: the published parameter counts imply one bias per LSTM gate for CarRacing and
+two for Doom, so ``lstm_biases`` chooses. One bias is built as ``nn.LSTM`` without biases fed a
+constant 1 beside [z, a], whose input weights then act as that single bias.
 """
 
 from __future__ import annotations
@@ -111,10 +111,10 @@ class MDNRNN(nn.Module):
     def __init__(self, cfg: HaConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        # bias=False plus a constant input of 1: one bias per gate, as in the paper (module docstring).
-        self.lstm = nn.LSTM(
-            cfg.z_size + cfg.action_dim + 1, cfg.rnn_hidden, bias=False, batch_first=True
-        )
+        # One bias per gate = no bias plus a constant input of 1 (module docstring).
+        self.constant_input = cfg.lstm_biases == 1
+        inputs = cfg.z_size + cfg.action_dim + int(self.constant_input)
+        self.lstm = nn.LSTM(inputs, cfg.rnn_hidden, bias=not self.constant_input, batch_first=True)
         outputs = 3 * cfg.mixtures * cfg.z_size + (1 if cfg.predict_done else 0)
         self.head = nn.Linear(cfg.rnn_hidden, outputs)
 
@@ -122,8 +122,10 @@ class MDNRNN(nn.Module):
         self, z: Tensor, action: Tensor, hidden: tuple[Tensor, Tensor] | None = None
     ) -> tuple[MDNOutput, tuple[Tensor, Tensor]]:
         """z [B, T, Z] and a [B, T, A] -> the mixture for z_{t+1} at every t, and the LSTM (h, c)."""
-        ones = torch.ones(*z.shape[:2], 1, dtype=z.dtype, device=z.device)
-        out, hidden = self.lstm(torch.cat([z, action, ones], dim=-1), hidden)  # [B, T, hidden]
+        parts = [z, action]
+        if self.constant_input:
+            parts.append(torch.ones(*z.shape[:2], 1, dtype=z.dtype, device=z.device))
+        out, hidden = self.lstm(torch.cat(parts, dim=-1), hidden)  # [B, T, hidden]
         return self.split(self.head(out)), hidden
 
     def split(self, y: Tensor) -> MDNOutput:
@@ -171,11 +173,13 @@ def sample_mdn(out: MDNOutput, tau: float, generator: torch.Generator | None = N
 
 
 class Controller(nn.Module):
-    """C: a_t = tanh(W [z_t, h_t] + b), or with one tanh hidden layer; a flat vector for CMA-ES."""
+    """C: a_t = tanh(W [z_t, h_t] + b) ([z, c, h] for Doom), optionally with one tanh hidden layer;
+    its parameters as a flat vector for CMA-ES."""
 
     def __init__(self, cfg: HaConfig) -> None:
         super().__init__()
-        inputs = cfg.z_size + cfg.rnn_hidden
+        self.reads_cell = cfg.controller_reads_cell
+        inputs = cfg.z_size + cfg.rnn_hidden * (2 if self.reads_cell else 1)
         if cfg.controller_hidden:
             self.net: nn.Module = nn.Sequential(
                 nn.Linear(inputs, cfg.controller_hidden),
@@ -185,8 +189,12 @@ class Controller(nn.Module):
         else:
             self.net = nn.Linear(inputs, cfg.action_dim)
 
-    def forward(self, z: Tensor, h: Tensor) -> Tensor:
-        """z [B, Z] and h [B, hidden] -> actions [B, A] in [-1, 1]."""
+    def forward(self, z: Tensor, h: Tensor, c: Tensor | None = None) -> Tensor:
+        """z [B, Z], h [B, hidden] (and the cell c [B, hidden] for Doom) -> actions [B, A] in [-1, 1]."""
+        if self.reads_cell:
+            if c is None:
+                raise ValueError("this controller reads the LSTM cell state: pass c")
+            return torch.tanh(self.net(torch.cat([z, c, h], dim=-1)))
         return torch.tanh(self.net(torch.cat([z, h], dim=-1)))
 
     def get_flat(self) -> Tensor:

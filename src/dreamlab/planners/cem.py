@@ -20,8 +20,8 @@ from dreamlab.planners.common import (
     evaluate,
     finite_costs,
     gather_candidates,
-    initial_mean,
-    initial_std,
+    keep_best,
+    search_start,
 )
 from dreamlab.planners.objectives import Objective
 from dreamlab.protocols import WorldModel
@@ -65,16 +65,11 @@ def cem(
         raise DreamlabError(
             f"cem needs 0 <= keep_elites <= elites and < samples, got keep_elites={keep_elites}"
         )
-    if not 0.0 <= momentum < 1.0:
-        raise DreamlabError(f"cem needs momentum in [0, 1), got {momentum}")
     device = state.z.device
     spec = spec.to(device)
     b, a = state.batch_size, spec.dim
-    mean = initial_mean(init_mean, b, horizon, spec, device)  # [B, H, A]
-    std = initial_std(init_std, b, horizon, spec, device)  # [B, H, A]
-    floor = min_std * spec.range  # [A]
-    best_actions = mean.clone()
-    best_cost = torch.full((b,), float("inf"), device=device)
+    search = search_start("cem", state, horizon, spec, init_mean, init_std, min_std, momentum)
+    mean, std = search.mean, search.std
     kept: Tensor | None = None  # [B, keep, H, A]
     per_iteration = []
     for _ in range(iterations):
@@ -86,17 +81,15 @@ def cem(
         cost = finite_costs(evaluate(model, state, candidates, objective))  # [B, N]
         elite_cost, elite_idx = torch.topk(cost, elites, dim=1, largest=False)  # [B, E], sorted
         elite = gather_candidates(candidates, elite_idx)  # [B, E, H, A]
-        better = elite_cost[:, 0] < best_cost
-        best_actions = torch.where(better[:, None, None], elite[:, 0], best_actions)
-        best_cost = torch.where(better, elite_cost[:, 0], best_cost)
+        keep_best(search, elite[:, 0], elite_cost[:, 0])
         per_iteration.append(elite_cost[:, 0])
         mean = momentum * mean + (1 - momentum) * elite.mean(dim=1)
         std = momentum * std + (1 - momentum) * elite.std(dim=1, unbiased=False)
-        std = torch.maximum(std, floor)
+        std = torch.maximum(std, search.floor)
         kept = elite[:, :keep_elites] if keep_elites else None
     return PlanResult(
-        actions=best_actions,
-        cost=best_cost,
+        actions=search.best_actions,
+        cost=search.best_cost,
         mean=mean,
         std=std,
         costs_per_iteration=torch.stack(per_iteration),

@@ -236,3 +236,46 @@ def gather_candidates(candidates: Tensor, idx: Tensor) -> Tensor:
     """Select candidates [B, N, H, A] by per-environment indices idx [B, K] -> [B, K, H, A]."""
     b, _, h, a = candidates.shape
     return torch.gather(candidates, 1, idx[:, :, None, None].expand(b, idx.shape[1], h, a))
+
+
+@dataclass
+class SearchStart:
+    """Where a sampling planner starts: distribution mean and std [B, H, A], the std floor [A],
+    and the best plan so far [B, H, A] with its cost [B] (none yet: +inf)."""
+
+    mean: Tensor
+    std: Tensor
+    floor: Tensor
+    best_actions: Tensor
+    best_cost: Tensor
+
+
+def search_start(
+    name: str,
+    state: State,
+    horizon: int,
+    spec: ActionSpec,
+    init_mean: Tensor | None,
+    init_std: Tensor | float | None,
+    min_std: float,
+    momentum: float,
+) -> SearchStart:
+    """The shared start of CEM and MPPI (``spec`` must already be on the state's device)."""
+    if not 0.0 <= momentum < 1.0:
+        raise DreamlabError(f"{name} needs momentum in [0, 1), got {momentum}")
+    device, b = state.z.device, state.batch_size
+    mean = initial_mean(init_mean, b, horizon, spec, device)  # [B, H, A]
+    return SearchStart(
+        mean=mean,
+        std=initial_std(init_std, b, horizon, spec, device),  # [B, H, A]
+        floor=min_std * spec.range,  # [A]
+        best_actions=mean.clone(),
+        best_cost=torch.full((b,), float("inf"), device=device),
+    )
+
+
+def keep_best(start: SearchStart, actions: Tensor, cost: Tensor) -> None:
+    """Replace the best plan of each environment by ``actions`` [B, H, A] where ``cost`` [B] is lower."""
+    better = cost < start.best_cost
+    start.best_actions = torch.where(better[:, None, None], actions, start.best_actions)
+    start.best_cost = torch.where(better, cost, start.best_cost)

@@ -18,8 +18,8 @@ from dreamlab.planners.common import (
     colored_noise,
     evaluate,
     finite_costs,
-    initial_mean,
-    initial_std,
+    keep_best,
+    search_start,
 )
 from dreamlab.planners.objectives import Objective
 from dreamlab.protocols import WorldModel
@@ -87,16 +87,11 @@ def mppi(
         raise DreamlabError(f"mppi needs a positive temperature, got {temperature}")
     if elites is not None and not 1 <= elites <= samples:
         raise DreamlabError(f"mppi needs 1 <= elites <= samples, got elites={elites}")
-    if not 0.0 <= momentum < 1.0:
-        raise DreamlabError(f"mppi needs momentum in [0, 1), got {momentum}")
     device = state.z.device
     spec = spec.to(device)
     b, a = state.batch_size, spec.dim
-    mean = initial_mean(init_mean, b, horizon, spec, device)  # [B, H, A]
-    std = initial_std(init_std, b, horizon, spec, device)  # [B, H, A]
-    floor = min_std * spec.range  # [A]
-    best_actions = mean.clone()
-    best_cost = torch.full((b,), float("inf"), device=device)
+    search = search_start("mppi", state, horizon, spec, init_mean, init_std, min_std, momentum)
+    mean, std = search.mean, search.std
     per_iteration = []
     for _ in range(iterations):
         noise = colored_noise(noise_beta, (b, samples - 1), horizon, a, generator, device)
@@ -104,24 +99,20 @@ def mppi(
         candidates = torch.cat([spec.clip(mean).unsqueeze(1), sampled], dim=1)  # [B, N, H, A]
         cost = finite_costs(evaluate(model, state, candidates, objective))  # [B, N]
         low, idx = cost.min(dim=1)
-        better = low < best_cost
-        best_actions = torch.where(
-            better[:, None, None], candidates[torch.arange(b, device=device), idx], best_actions
-        )
-        best_cost = torch.where(better, low, best_cost)
+        keep_best(search, candidates[torch.arange(b, device=device), idx], low)
         per_iteration.append(low)
         w = mppi_weights(cost, temperature, elites)[:, :, None, None]  # [B, N, 1, 1]
         new_mean = (w * candidates).sum(dim=1)  # [B, H, A]
         new_std = (w * (candidates - new_mean.unsqueeze(1)).square()).sum(dim=1).sqrt()
         mean = momentum * mean + (1 - momentum) * new_mean
-        std = torch.maximum(momentum * std + (1 - momentum) * new_std, floor)
+        std = torch.maximum(momentum * std + (1 - momentum) * new_std, search.floor)
     # The final mean is MPPI's answer; it has not been imagined yet, so score it once.
     final = spec.clip(mean)
     final_cost = finite_costs(evaluate(model, state, final.unsqueeze(1), objective))[:, 0]  # [B]
-    use_mean = final_cost <= best_cost
+    use_mean = final_cost <= search.best_cost
     return PlanResult(
-        actions=torch.where(use_mean[:, None, None], final, best_actions),
-        cost=torch.where(use_mean, final_cost, best_cost),
+        actions=torch.where(use_mean[:, None, None], final, search.best_actions),
+        cost=torch.where(use_mean, final_cost, search.best_cost),
         mean=mean,
         std=std,
         costs_per_iteration=torch.stack(per_iteration),

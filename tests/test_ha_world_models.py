@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,6 +20,13 @@ from dreamlab.algos.ha_world_models import (
     sample_mdn,
     vae_loss,
 )
+from dreamlab.algos.ha_world_models.dream import (
+    DreamScenarios,
+    controller_act,
+    dream_returns,
+    num_params,
+)
+from dreamlab.algos.ha_world_models.model import sample_mdn_from
 from dreamlab.rollout import rollout
 
 
@@ -105,3 +114,53 @@ def test_v_and_m_dream_through_the_world_model_contract() -> None:
     controller.set_flat(flat)
     assert torch.equal(controller.get_flat(), flat)
     assert controller(state.z, state.h).abs().max() <= 1.0
+
+
+def test_inverse_cdf_sampling_picks_the_component_the_uniform_points_at() -> None:
+    # Two components with weights 0.25 / 0.75 at mu 0 and 10, tiny sigma: u < 0.25 -> first one.
+    log_pi = torch.log(torch.tensor([0.25, 0.75])).expand(1, 1, 4, 2)
+    mu = torch.tensor([0.0, 10.0]).expand(1, 1, 4, 2)
+    out = MDNOutput(
+        log_pi=log_pi, mu=mu, log_sigma=torch.full((1, 1, 4, 2), -20.0), done_logit=None
+    )
+    u = torch.tensor([0.0, 0.2499, 0.2501, 0.9999]).reshape(1, 1, 4)
+    z = sample_mdn_from(out, 1.0, u, torch.zeros(1, 1, 4))
+    assert z.flatten().tolist() == pytest.approx([0.0, 0.0, 10.0, 10.0])
+    # tau 0.5 squares and renormalises the weights: 1/10 and 9/10, so u = 0.2 now picks mu = 10.
+    z = sample_mdn_from(out, 0.5, torch.full((1, 1, 4), 0.2), torch.zeros(1, 1, 4))
+    assert z.flatten().tolist() == pytest.approx([10.0] * 4)
+
+
+@pytest.mark.parametrize("hidden", [0, 5])
+def test_population_controllers_act_like_the_controller_module(hidden: int) -> None:
+    cfg = replace(PRESETS["small"], controller_hidden=hidden, controller_reads_cell=True)
+    torch.manual_seed(1)
+    modules = [Controller(cfg) for _ in range(3)]
+    for m in modules:
+        m.set_flat(torch.randn_like(m.get_flat()))
+    params = torch.stack([m.get_flat() for m in modules])  # [P, n]
+    assert params.shape[1] == num_params(cfg)
+    z, h, c = torch.randn(3, 4, cfg.z_size), torch.randn(3, 4, 64), torch.randn(3, 4, 64)
+    batched = controller_act(params, torch.cat([z, c, h], dim=-1), cfg)
+    for p, m in enumerate(modules):
+        assert torch.allclose(batched[p], m(z[p], h[p], c[p]), atol=1e-6)
+
+
+def test_a_candidate_dreams_the_same_scores_in_any_block() -> None:
+    cfg = PRESETS["small"]
+    torch.manual_seed(2)
+    rnn = MDNRNN(cfg).eval()
+    with torch.no_grad():
+        rnn.head.bias[-1] = -3.0  # P(done) ~ 5% a step: episodes of about 20 frames
+    params = torch.randn(6, num_params(cfg))
+    scen = DreamScenarios(torch.randn(5, cfg.z_size), seed=7)
+    whole = dream_returns(rnn, params, scen, cfg, 1.15, 200)
+    parts = np.concatenate(
+        [dream_returns(rnn, params[i : i + 2], scen, cfg, 1.15, 200) for i in (0, 2, 4)]
+    )
+    assert whole.shape == (6, 5) and 1 < whole.mean() < 200
+    np.testing.assert_allclose(parts, whole)
+    # The same scenario seed replays the same dream; another seed does not.
+    assert np.array_equal(dream_returns(rnn, params, scen, cfg, 1.15, 200), whole)
+    other = DreamScenarios(scen.z0, seed=8)
+    assert not np.array_equal(dream_returns(rnn, params, other, cfg, 1.15, 200), whole)

@@ -1,4 +1,4 @@
-"""The ``dreamlab`` command: list, train, eval, collect and demo.
+"""The ``dreamlab`` command: list, train, eval, collect, plan, dream and demo.
 
 Every user error (an unknown system, environment, preset or option, a bad run folder) ends in one
 line ``dreamlab: <problem>`` on stderr and exit code 2, with no traceback.
@@ -23,6 +23,7 @@ __all__ = ["SYSTEMS", "get_system", "main"]
 # The registry: system name -> module that defines SYSTEM. The only place that imports algos/*.
 SYSTEMS: dict[str, str] = {
     "dyna": "dreamlab.algos.dyna",
+    "world_models": "dreamlab.algos.ha_world_models",
 }
 DEMO_SYSTEM = "dyna"
 
@@ -52,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(prog="dreamlab", description="World models of every paradigm, on a laptop CPU.")
     sub = p.add_subparsers(
-        dest="verb", metavar="{list,train,eval,collect,plan,demo}", parser_class=_Parser
+        dest="verb", metavar="{list,train,eval,collect,plan,dream,demo}", parser_class=_Parser
     )
 
     sub.add_parser("list", help="systems, presets and environments")
@@ -107,6 +108,15 @@ def _parser() -> _Parser:
     pl.add_argument("--out", default="plans", help="folder for the episode videos (default plans)")
     pl.add_argument("--no-video", action="store_true", help="skip the video (faster)")
     pl.add_argument("-h", "--help", action="store_true", help="show the planning options")
+
+    dr = sub.add_parser(
+        "dream", help="write a trained run's dream videos: dreamlab dream RUN [--frames N]"
+    )
+    dr.add_argument("run", help="run directory")
+    dr.add_argument(
+        "--frames", type=int, default=300, help="longest video, in frames (default 300)"
+    )
+    dr.add_argument("--seed", type=int, default=0, help="seed of the real episode and of the dream")
 
     d = sub.add_parser(
         "demo", help="train a world model in seconds and watch it dream next to reality"
@@ -265,6 +275,18 @@ def _cmd_plan(args: argparse.Namespace, rest: list[str]) -> None:
     _print_summary(summary)
 
 
+def _cmd_dream(args: argparse.Namespace) -> None:
+    from dreamlab.train.run import open_run
+
+    run, saved = open_run(Path(args.run))
+    spec = get_system(saved["system"])
+    if spec.dream is None:
+        raise DreamlabError(f"system {spec.name} has no dream videos")
+    if args.frames < 1:
+        raise DreamlabError(f"--frames must be at least 1, got {args.frames}")
+    _print_summary(spec.dream(run, args.frames, args.seed))
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     spec = get_system(DEMO_SYSTEM)
     if spec.demo is None:
@@ -292,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not argv:
             parser.print_help()
             return 0
-        verbs = ("list", "train", "eval", "collect", "plan", "demo")
+        verbs = ("list", "train", "eval", "collect", "plan", "dream", "demo")
         if argv[0] not in verbs and not argv[0].startswith("-"):
             raise unknown_choice("command", argv[0], verbs)
         args, rest = parser.parse_known_args(argv)
@@ -308,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _cmd_collect(args)
         elif args.verb == "plan":
             _cmd_plan(args, rest)
+        elif args.verb == "dream":
+            _cmd_dream(args)
         elif args.verb == "demo":
             _cmd_demo(args)
     except DreamlabError as err:

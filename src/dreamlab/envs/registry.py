@@ -14,6 +14,7 @@ from typing import Any
 import gymnasium
 from gymnasium.error import DependencyNotInstalled, UnregisteredEnv
 
+from dreamlab.envs.doom import doom_take_cover
 from dreamlab.envs.mazes import blocking_maze, dyna_maze, shortcut_maze
 from dreamlab.envs.pixels import PixelObservation, missing_dependency_error
 from dreamlab.envs.sprites import sprites
@@ -65,6 +66,12 @@ ENVS: dict[str, EnvSpec] = {
             two_rooms_fixed,
             "Two-Rooms with the wall and door fixed in the middle",
             "dreamlab/TwoRoomsFixed-v0",
+        ),
+        EnvSpec(
+            "DoomTakeCover",
+            doom_take_cover,
+            "ViZDoom take_cover as in World Models: 64x64 frames, strafe left/right, +1 per frame alive",
+            "dreamlab/DoomTakeCover-v0",
         ),
         EnvSpec(
             "sprites",

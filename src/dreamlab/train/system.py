@@ -19,6 +19,8 @@ PolicyFn = Callable[[RunDir], Callable[[Any, Any], Any]]
 """policy(run directory) -> act(obs, rng) -> action, for ``dreamlab collect --policy RUN``."""
 DemoFn = Callable[[Path], dict[str, Any]]
 """demo(output folder) -> summary; trains a model and writes its dream next to reality."""
+DreamFn = Callable[[RunDir, int, int], dict[str, Any]]
+"""dream(run directory, frames, seed) -> summary; writes the trained model's dream videos."""
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,4 @@ class SystemSpec:
     evaluate: EvalFn
     policy: PolicyFn | None = None
     demo: DemoFn | None = None
+    dream: DreamFn | None = None

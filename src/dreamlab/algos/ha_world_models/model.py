@@ -34,8 +34,12 @@ __all__ = [
     "ConvVAE",
     "HaWorldModel",
     "MDNOutput",
+    "controller_features",
+    "controller_inputs",
+    "mdn_log_prob",
     "mdn_nll",
     "sample_mdn",
+    "sample_mdn_from",
     "vae_loss",
 ]
 
@@ -142,8 +146,8 @@ class MDNRNN(nn.Module):
         )
 
 
-def mdn_nll(out: MDNOutput, target: Tensor) -> Tensor:
-    """Mean negative log-likelihood of target z [B, T, Z] under the mixtures (per dimension, then mean).
+def mdn_log_prob(out: MDNOutput, target: Tensor) -> Tensor:
+    """log p(z) [B, T, Z] of target z [B, T, Z] under the mixtures, per dimension:
 
     log p(z) = logsumexp_k [ log pi_k - log sigma_k - (z - mu_k)^2 / (2 sigma_k^2) - log sqrt(2 pi) ]
     """
@@ -153,33 +157,59 @@ def mdn_nll(out: MDNOutput, target: Tensor) -> Tensor:
         - 0.5 * ((z - out.mu) / out.log_sigma.exp()).pow(2)
         - 0.5 * math.log(2 * math.pi)
     )
-    return -torch.logsumexp(out.log_pi + log_normal, dim=-1).mean()
+    return torch.logsumexp(out.log_pi + log_normal, dim=-1)
+
+
+def mdn_nll(out: MDNOutput, target: Tensor) -> Tensor:
+    """Mean negative log-likelihood of target z [B, T, Z] under the mixtures (``mdn_log_prob``)."""
+    return -mdn_log_prob(out, target).mean()
 
 
 def sample_mdn(out: MDNOutput, tau: float, generator: torch.Generator | None = None) -> Tensor:
     """Sample z [B, T, Z] at temperature tau: component from softmax(log_pi / tau), then
     mu + sigma * sqrt(tau) * eps. Small tau makes the dream deterministic (and exploitable)."""
+    shape = out.mu.shape[:-1]  # [B, T, Z]
+    device = out.mu.device
+    uniform = torch.rand(shape, generator=generator, device=device)
+    eps = torch.randn(shape, generator=generator, device=device, dtype=out.mu.dtype)
+    return sample_mdn_from(out, tau, uniform, eps)
+
+
+def sample_mdn_from(out: MDNOutput, tau: float, uniform: Tensor, eps: Tensor) -> Tensor:
+    """``sample_mdn`` with its noise given: ``uniform`` in [0, 1) picks the component by inverse CDF,
+    ``eps`` ~ N(0, 1) is the Gaussian noise; both shaped like z. Shared noise lets a whole population
+    dream the same scenarios (common random numbers)."""
     if tau <= 0:
         raise ValueError(f"temperature must be positive, got {tau}")
-    probs = F.softmax(out.log_pi / tau, dim=-1)  # [B, T, Z, K]
-    flat = probs.reshape(-1, probs.shape[-1])  # [B*T*Z, K]
-    k = torch.multinomial(flat, 1, generator=generator).reshape(
-        *probs.shape[:-1], 1
-    )  # [B, T, Z, 1]
+    probs = F.softmax(out.log_pi / tau, dim=-1)  # [..., Z, K]
+    below = (probs.cumsum(dim=-1) <= uniform.unsqueeze(-1)).sum(dim=-1, keepdim=True)
+    k = below.clamp(max=probs.shape[-1] - 1)  # [..., Z, 1]; the clamp guards rounding at u ~ 1
     mu = out.mu.gather(-1, k).squeeze(-1)
     sigma = out.log_sigma.gather(-1, k).squeeze(-1).exp()
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     return mu + sigma * math.sqrt(tau) * eps
 
 
+def controller_inputs(cfg: HaConfig) -> int:
+    """Size of C's input: z, then c and h as the config asks (``controller_features``)."""
+    memory = (int(cfg.controller_reads_cell) + 1) if cfg.controller_reads_h else 0
+    return cfg.z_size + cfg.rnn_hidden * memory
+
+
+def controller_features(z: Tensor, h: Tensor, c: Tensor, cfg: HaConfig) -> Tensor:
+    """C's input [..., D]: [z], [z, h] or [z, c, h] (the V-only, CarRacing and Doom controllers)."""
+    if not cfg.controller_reads_h:
+        return z
+    return torch.cat([z, c, h] if cfg.controller_reads_cell else [z, h], dim=-1)
+
+
 class Controller(nn.Module):
-    """C: a_t = tanh(W [z_t, h_t] + b) ([z, c, h] for Doom), optionally with one tanh hidden layer;
-    its parameters as a flat vector for CMA-ES."""
+    """C: a_t = tanh(W [z_t, h_t] + b) ([z, c, h] for Doom, [z] for V only), optionally with one tanh
+    hidden layer; its parameters as a flat vector for CMA-ES."""
 
     def __init__(self, cfg: HaConfig) -> None:
         super().__init__()
-        self.reads_cell = cfg.controller_reads_cell
-        inputs = cfg.z_size + cfg.rnn_hidden * (2 if self.reads_cell else 1)
+        self.cfg = cfg
+        inputs = controller_inputs(cfg)
         if cfg.controller_hidden:
             self.net: nn.Module = nn.Sequential(
                 nn.Linear(inputs, cfg.controller_hidden),
@@ -191,11 +221,10 @@ class Controller(nn.Module):
 
     def forward(self, z: Tensor, h: Tensor, c: Tensor | None = None) -> Tensor:
         """z [B, Z], h [B, hidden] (and the cell c [B, hidden] for Doom) -> actions [B, A] in [-1, 1]."""
-        if self.reads_cell:
-            if c is None:
-                raise ValueError("this controller reads the LSTM cell state: pass c")
-            return torch.tanh(self.net(torch.cat([z, c, h], dim=-1)))
-        return torch.tanh(self.net(torch.cat([z, h], dim=-1)))
+        if self.cfg.controller_reads_cell and c is None:
+            raise ValueError("this controller reads the LSTM cell state: pass c")
+        cell = c if c is not None else h
+        return torch.tanh(self.net(controller_features(z, h, cell, self.cfg)))
 
     def get_flat(self) -> Tensor:
         """All parameters as one vector (the search space of CMA-ES)."""

@@ -9,8 +9,8 @@
    same V and M, each scored in the dream (100 scenarios) and in the real game (100 episodes).
 
 Writes docs/results/ha_doom.{json,md,png}. The run folder (runs/bench/ha_doom) resumes if killed:
-run the same command again. Scale against the paper: 600 random rollouts instead of 10,000, V 3,000
-steps, M 1,000 steps, CMA-ES population 32 x 8 dream trials for 40 generations instead of 64 x 16 for
+run the same command again. Scale against the paper: 600 random rollouts instead of 10,000, V 3,500
+steps at Adam 1e-3 (the paper: 1e-4 for ~100x more steps), M 1,000 steps, CMA-ES population 32 x 8 dream trials for 40 generations instead of 64 x 16 for
 hundreds, on 2 CPU cores instead of 64; the V, M and C architectures are the paper's.
 """
 

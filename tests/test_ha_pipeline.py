@@ -139,3 +139,11 @@ def test_a_killed_run_resumes_to_the_same_controller(tmp_path: Path) -> None:
     pa = T.load_controller(RunDir(tmp_path / "whole"))
     pb = T.load_controller(RunDir(tmp_path / "killed"))
     assert np.array_equal(pa, pb)
+
+
+def test_dream_command_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dream", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dreamlab: not a run folder") and "\n" not in err

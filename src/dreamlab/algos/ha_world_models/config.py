@@ -50,7 +50,9 @@ class HaConfig:
     vae_steps: int = 2000
     """V's Adam steps (batch vae_batch)."""
     vae_batch: int = 100
-    vae_lr: float = 1e-4
+    vae_lr: float = 1e-3
+    """Adam's learning rate for V: the paper's 1e-4 is for ~100x more steps than fit here; at 1e-4
+    and a few thousand steps V draws only the average frame (no fireballs)."""
     rnn_steps: int = 600
     """M's Adam steps; each is rnn_batch whole episodes from their first frame, cut at rnn_seq_len."""
     rnn_batch: int = 20
@@ -106,7 +108,7 @@ PRESETS: dict[str, HaConfig] = {
         controller_reads_cell=True,
         temperature=1.15,
         collect_episodes=600,
-        vae_steps=3000,
+        vae_steps=3500,
         rnn_steps=1000,
         rnn_batch=20,
         generations=40,

@@ -82,8 +82,6 @@ class DoomTakeCoverEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new episode; ``seed`` fixes the monsters' behaviour for this and later episodes."""
         super().reset(seed=seed)
-        if seed is not None:
-            self._game.set_seed(int(seed) % (2**31))
         if not self._started:
             # The engine makes a _vizdoom folder in its working directory: start it in the temp dir.
             here = os.getcwd()
@@ -93,6 +91,9 @@ class DoomTakeCoverEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             finally:
                 os.chdir(here)
             self._started = True
+        if seed is not None:
+            # After init: a seed set before init does not give the same game as one set later.
+            self._game.set_seed(int(seed) % (2**31))
         self._game.new_episode()
         self._frames = 0
         return self._observe(), {}

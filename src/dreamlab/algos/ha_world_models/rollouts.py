@@ -27,7 +27,9 @@ __all__ = ["Frames64", "Game", "env_action", "make_game", "real_returns", "to_un
 
 def to_unit_frames(frames: np.ndarray) -> Tensor:
     """uint8 frames [B, 64, 64, 3] -> float [B, 3, 64, 64] in [0, 1]."""
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
+    # Contiguous NCHW: a channels-last view sends the convolutions to kernels that are not
+    # bit-reproducible from run to run.
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
 
 def env_action(action: np.ndarray, space: gymnasium.Space) -> np.ndarray:

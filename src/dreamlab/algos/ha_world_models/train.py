@@ -130,11 +130,11 @@ def _frames(run: RunDir) -> np.ndarray:
 def train_vae(cfg: HaConfig, run: RunDir, resume: bool) -> float:
     """Stage 2: V on random frames, Adam, batch ``vae_batch``; returns the last loss."""
     frames = _frames(run)
+    torch.manual_seed(cfg.seed)  # before building V: its initial weights come from this seed
     vae = ConvVAE(cfg.z_size)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     folder = run.checkpoints / "vae"
     rng, step = np.random.default_rng([cfg.seed, 2]), 0
-    torch.manual_seed(cfg.seed)
     if resume and latest_checkpoint(folder) is not None:
         ckpt = load_checkpoint(folder)
         restore_state(ckpt.tensors, ckpt.meta["optim"], {"vae": vae}, {"vae_opt": opt})
@@ -253,11 +253,11 @@ def train_rnn(cfg: HaConfig, run: RunDir, resume: bool) -> float:
     """Stage 4: M by maximum likelihood of the next z (and BCE on done), Adam with gradient clipping."""
     lat = Latents.load(run)
     usable = np.flatnonzero(lat.length > 1)
+    torch.manual_seed(cfg.seed)  # before building M: its initial weights come from this seed
     rnn = MDNRNN(cfg)
     opt = torch.optim.Adam(rnn.parameters(), lr=cfg.rnn_lr)
     folder = run.checkpoints / "rnn"
     rng, step = np.random.default_rng([cfg.seed, 4]), 0
-    torch.manual_seed(cfg.seed)
     if resume and latest_checkpoint(folder) is not None:
         ckpt = load_checkpoint(folder)
         restore_state(ckpt.tensors, ckpt.meta["optim"], {"rnn": rnn}, {"rnn_opt": opt})

@@ -36,6 +36,7 @@ __all__ = [
     "MDNOutput",
     "controller_features",
     "controller_inputs",
+    "done_probability",
     "mdn_log_prob",
     "mdn_nll",
     "sample_mdn",
@@ -165,6 +166,12 @@ def mdn_nll(out: MDNOutput, target: Tensor) -> Tensor:
     return -mdn_log_prob(out, target).mean()
 
 
+def done_probability(done_logit: Tensor, done_weight: float) -> Tensor:
+    """P(done) from M's done head, undoing the weight on done = 1 targets: training with weight w
+    multiplies the predicted odds by w, so the calibrated logit is the head's minus log w."""
+    return torch.sigmoid(done_logit - math.log(done_weight))
+
+
 def sample_mdn(out: MDNOutput, tau: float, generator: torch.Generator | None = None) -> Tensor:
     """Sample z [B, T, Z] at temperature tau: component from softmax(log_pi / tau), then
     mu + sigma * sqrt(tau) * eps. Small tau makes the dream deterministic (and exploitable)."""
@@ -265,7 +272,7 @@ class HaWorldModel(WorldModel):
         b = state.batch_size
         cont = torch.ones(b, device=z_next.device)
         if out.done_logit is not None:
-            cont = 1.0 - torch.sigmoid(out.done_logit[:, 0])
+            cont = 1.0 - done_probability(out.done_logit[:, 0], self.rnn.cfg.done_weight)
         return State(z=z_next, h=h[0], extras={"c": c[0]}), StepOut(
             reward=torch.ones(b, device=z_next.device), cont=cont
         )

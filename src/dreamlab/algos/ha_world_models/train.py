@@ -503,6 +503,14 @@ def evaluate_stage(
 def train(cfg: HaConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
     """All six stages in order, skipping the ones ``stages.json`` marks done."""
     torch.set_num_threads(cfg.threads)
+    game = make_game(env_name, cfg)
+    shape = game.action_space.shape
+    game.close()
+    if shape != (cfg.action_dim,):
+        raise DreamlabError(
+            f"{env_name} takes actions of shape {shape}, the config has action_dim {cfg.action_dim}; "
+            "use --preset doom for DoomTakeCover, --preset carracing for CarRacing-v3"
+        )
     steps: dict[str, Callable[[bool], Any]] = {
         "collect": lambda r: collect(cfg, env_name, run),
         "vae": lambda r: train_vae(cfg, run, r),

@@ -18,7 +18,11 @@ import torch
 
 from dreamlab.algos.ha_world_models.config import HaConfig
 from dreamlab.algos.ha_world_models.dream import controller_act
-from dreamlab.algos.ha_world_models.model import controller_features, sample_mdn
+from dreamlab.algos.ha_world_models.model import (
+    controller_features,
+    done_probability,
+    sample_mdn,
+)
 from dreamlab.algos.ha_world_models.rollouts import env_action, make_game, to_unit_frames
 from dreamlab.train.config import config_from_dict
 from dreamlab.train.run import RunDir, open_run
@@ -109,7 +113,9 @@ def dream_videos(
             h, c = h1[0], c1[0]
             z = sample_mdn(out, cfg.temperature, gen)[:, 0]
             inside.append(vae.decode(z))
-            if out.done_logit is not None and out.done_logit[0, 0] > 0:  # as in dream_returns
+            done = out.done_logit
+            u = torch.rand((), generator=gen)
+            if done is not None and u < done_probability(done[0, 0], cfg.done_weight):
                 done_at = t + 1
                 break
         label = "C in the dream" if params is not None else "random policy in the dream"

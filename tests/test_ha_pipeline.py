@@ -64,9 +64,14 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
 
 def test_the_six_stages_run_and_record_their_times(small_run: RunDir) -> None:
     stages = json.loads((small_run.path / "stages.json").read_text())
-    assert list(stages) == list(T.STAGES) and all(s >= 0 for s in stages.values())
-    result = json.loads((small_run.path / "controller_eval.json").read_text())
+    later = [f"{s}_r2" for s in T.STAGES if s != "vae"]
+    assert list(stages) == [*T.STAGES, *later] and all(s >= 0 for s in stages.values())
+    result = json.loads((small_run.path / "controller_r2_eval.json").read_text())
     cfg = PRESETS["small"]
+    # Round 2 collected C's own rollouts and M learned from both rounds' data.
+    assert T.latest_round(small_run) == 2
+    both = T.Latents.load(small_run, 2)
+    assert len(both.length) == cfg.collect_episodes + cfg.round_episodes
     assert result["real_return"]["n"] == cfg.eval_episodes
     assert all(1 <= r <= cfg.max_frames for r in result["returns"])
     lat = T.Latents.load(small_run)
@@ -133,12 +138,13 @@ def test_a_killed_run_resumes_to_the_same_controller(tmp_path: Path) -> None:
     assert not (tmp_path / "killed" / "controller_eval.json").exists(), "killed too late"
     resume = [*_train_cmd(tmp_path, "x")[:3], "train", "--resume", str(tmp_path / "killed")]
     subprocess.run(resume, check=True, env=env, capture_output=True)
-    a = json.loads((tmp_path / "whole" / "controller_eval.json").read_text())
-    b = json.loads((tmp_path / "killed" / "controller_eval.json").read_text())
-    assert a == b
-    pa = T.load_controller(RunDir(tmp_path / "whole"))
-    pb = T.load_controller(RunDir(tmp_path / "killed"))
-    assert np.array_equal(pa, pb)
+    for name in ("controller", "controller_r2"):
+        a = json.loads((tmp_path / "whole" / f"{name}_eval.json").read_text())
+        b = json.loads((tmp_path / "killed" / f"{name}_eval.json").read_text())
+        assert a == b
+        pa = T.load_controller(RunDir(tmp_path / "whole"), name)
+        pb = T.load_controller(RunDir(tmp_path / "killed"), name)
+        assert np.array_equal(pa, pb)
 
 
 def test_dream_command_errors_are_one_line(

@@ -73,6 +73,15 @@ class HaConfig:
     """Ray workers for population evaluation (0: in-process)."""
     ray_address: str = ""
     """Address of an existing Ray cluster ("" starts a local one when workers > 0)."""
+    rounds: int = 1
+    """Ha & Schmidhuber's iterative training: each round after the first collects rollouts of the last
+    C (with noise), refits M on all data and evolves C again, so M learns where C goes."""
+    round_episodes: int = 200
+    """Episodes collected with C in each later round."""
+    round_noise: float = 0.5
+    """Std of the Gaussian noise on C's action while collecting in later rounds."""
+    round_rnn_steps: int = 400
+    """M's further Adam steps in each later round (on all data so far)."""
     eval_episodes: int = 100
     """Real episodes (fixed seeds) of the final evaluation."""
     eval_parallel: int = 20
@@ -115,6 +124,7 @@ PRESETS: dict[str, HaConfig] = {
         population=32,
         trials=8,
         workers=2,
+        rounds=2,
     ),
     # Small and fast, for tests and a first run on a laptop.
     "small": HaConfig(
@@ -135,5 +145,8 @@ PRESETS: dict[str, HaConfig] = {
         eval_episodes=4,
         eval_parallel=4,
         max_frames=300,
+        rounds=2,
+        round_episodes=6,
+        round_rnn_steps=10,
     ),
 }

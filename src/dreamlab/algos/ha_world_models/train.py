@@ -27,8 +27,19 @@ import torch
 import torch.nn.functional as F
 
 from dreamlab.algos.ha_world_models.config import HaConfig
-from dreamlab.algos.ha_world_models.dream import DreamScenarios, dream_returns, num_params
-from dreamlab.algos.ha_world_models.model import MDNRNN, ConvVAE, mdn_log_prob, vae_loss
+from dreamlab.algos.ha_world_models.dream import (
+    DreamScenarios,
+    controller_act,
+    dream_returns,
+    num_params,
+)
+from dreamlab.algos.ha_world_models.model import (
+    MDNRNN,
+    ConvVAE,
+    controller_features,
+    mdn_log_prob,
+    vae_loss,
+)
 from dreamlab.algos.ha_world_models.rollouts import (
     env_action,
     make_game,
@@ -81,6 +92,19 @@ def _mark_done(run: RunDir, stage: str, seconds: float) -> None:
     atomic_write_text(run.path / "stages.json", json.dumps(done, indent=2) + "\n")
 
 
+def suffix(round_: int) -> str:
+    """Names of a round's files: "" for round 1, "_r2", "_r3", ... after it."""
+    return "" if round_ == 1 else f"_r{round_}"
+
+
+def latest_round(run: RunDir) -> int:
+    """The last round whose M is trained (checkpoints/rnn, rnn_r2, ...)."""
+    r = 1
+    while latest_checkpoint(run.checkpoints / f"rnn{suffix(r + 1)}") is not None:
+        r += 1
+    return r
+
+
 # ----------------------------------------------------------------------------- 1. collect
 
 
@@ -103,15 +127,57 @@ def _random_episode(env: Any, seed: int, cfg: HaConfig, builder: EpisodeBuilder)
             return
 
 
-def collect(cfg: HaConfig, env_name: str, run: RunDir) -> int:
-    """Stage 1: ``collect_episodes`` random rollouts into ``run/data``; resumes after the last stored one."""
-    store = EpisodeStore.create(run.path / "data", env_name, exist_ok=True, chunk_steps=5000)
+def _controller_episode(
+    env: Any,
+    seed: int,
+    cfg: HaConfig,
+    builder: EpisodeBuilder,
+    vae: ConvVAE,
+    rnn: MDNRNN,
+    params: torch.Tensor,
+) -> None:
+    """Round 2 on: the last round's C plays, its action plus N(0, round_noise) noise, clipped."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    builder.start(obs)
+    h = torch.zeros(1, cfg.rnn_hidden)
+    c = torch.zeros(1, cfg.rnn_hidden)
+    with torch.no_grad():
+        for _ in range(cfg.max_frames):
+            z, _ = vae.encode(to_unit_frames(obs[None]))
+            a = controller_act(params[None], controller_features(z, h, c, cfg)[None], cfg)[0]
+            a = (a + torch.as_tensor(rng.normal(0, cfg.round_noise, a.shape), dtype=a.dtype)).clamp(
+                -1, 1
+            )
+            _, (h1, c1) = rnn(z[:, None], a[:, None], (h[None], c[None]))
+            h, c = h1[0], c1[0]
+            action = a[0].numpy()
+            obs, reward, terminated, truncated, _ = env.step(env_action(action, env.action_space))
+            builder.add(action, obs, float(reward), terminated, truncated)
+            if terminated or truncated:
+                return
+
+
+def collect(cfg: HaConfig, env_name: str, run: RunDir, round_: int = 1) -> int:
+    """Stage 1: ``collect_episodes`` random rollouts into ``run/data``; from round 2 on,
+    ``round_episodes`` rollouts of the last round's C into ``run/data_r<k>``. Resumes after the last
+    stored episode."""
+    name = f"data{suffix(round_)}"
+    store = EpisodeStore.create(run.path / name, env_name, exist_ok=True, chunk_steps=5000)
     env = make_game(env_name, cfg)
     builder = EpisodeBuilder(env.action_space)
-    with progress_bar(cfg.collect_episodes, "collect") as bar:
+    total = cfg.collect_episodes if round_ == 1 else cfg.round_episodes
+    if round_ > 1:
+        vae, rnn = load_models(run, cfg, round_=round_ - 1)
+        params = torch.as_tensor(load_controller(run, f"controller{suffix(round_ - 1)}"))
+    with progress_bar(total, f"collect ({'random' if round_ == 1 else 'C + noise'})") as bar:
         bar.advance(len(store))
-        for i in range(len(store), cfg.collect_episodes):
-            _random_episode(env, cfg.seed * 100_003 + i, cfg, builder)
+        for i in range(len(store), total):
+            seed = cfg.seed * 100_003 + 10_000 * (round_ - 1) + i
+            if round_ == 1:
+                _random_episode(env, seed, cfg, builder)
+            else:
+                _controller_episode(env, seed, cfg, builder, vae, rnn, params)
             store.add(builder.finish())
             bar.advance()
     store.close()
@@ -183,17 +249,23 @@ class Latents:
     length: np.ndarray
 
     @staticmethod
-    def load(run: RunDir) -> Latents:
-        """Read ``run/latents.npz``."""
-        with np.load(run.path / "latents.npz") as data:
-            return Latents(**{k: data[k] for k in Latents.__dataclass_fields__})
+    def load(run: RunDir, rounds: int = 1) -> Latents:
+        """Read ``run/latents.npz`` (and the later rounds' ``latents_r<k>.npz``, concatenated)."""
+        parts = []
+        for r in range(1, rounds + 1):
+            with np.load(run.path / f"latents{suffix(r)}.npz") as data:
+                parts.append({k: data[k] for k in Latents.__dataclass_fields__})
+        joined = {k: np.concatenate([p[k] for p in parts]) for k in Latents.__dataclass_fields__}
+        joined["start"] = np.concatenate([[0], np.cumsum(joined["length"])[:-1]])
+        return Latents(**joined)
 
 
-def encode(cfg: HaConfig, run: RunDir) -> int:
-    """Stage 3: mu and logvar of every frame under V, with actions and deaths, to latents.npz."""
+def encode(cfg: HaConfig, run: RunDir, round_: int = 1) -> int:
+    """Stage 3: mu and logvar of every frame under V, with actions and deaths, to latents.npz
+    (a later round's data to latents_r<k>.npz)."""
     vae = load_models(run, cfg, rnn=False)[0]
     mus, logvars, actions, dones, lengths = [], [], [], [], []
-    store = EpisodeStore(run.path / "data")
+    store = EpisodeStore(run.path / f"data{suffix(round_)}")
     with torch.no_grad(), progress_bar(len(store), "encode") as bar:
         for ep in store:
             parts = [
@@ -219,7 +291,7 @@ def encode(cfg: HaConfig, run: RunDir) -> int:
     }
     tmp = run.path / "latents.tmp.npz"
     np.savez(tmp, **latents)
-    atomic_write_bytes(run.path / "latents.npz", tmp.read_bytes())
+    atomic_write_bytes(run.path / f"latents{suffix(round_)}.npz", tmp.read_bytes())
     tmp.unlink()
     return int(length.sum())
 
@@ -249,23 +321,27 @@ def _rnn_batch(
     )
 
 
-def train_rnn(cfg: HaConfig, run: RunDir, resume: bool) -> float:
-    """Stage 4: M by maximum likelihood of the next z (and BCE on done), Adam with gradient clipping."""
-    lat = Latents.load(run)
+def train_rnn(cfg: HaConfig, run: RunDir, resume: bool, round_: int = 1) -> float:
+    """Stage 4: M by maximum likelihood of the next z (and BCE on done), Adam with gradient clipping.
+    From round 2 on, the last round's M goes on learning from all data so far."""
+    lat = Latents.load(run, round_)
     usable = np.flatnonzero(lat.length > 1)
     torch.manual_seed(cfg.seed)  # before building M: its initial weights come from this seed
     rnn = MDNRNN(cfg)
+    if round_ > 1:
+        rnn = load_models(run, cfg, round_=round_ - 1)[1].train()
     opt = torch.optim.Adam(rnn.parameters(), lr=cfg.rnn_lr)
-    folder = run.checkpoints / "rnn"
-    rng, step = np.random.default_rng([cfg.seed, 4]), 0
+    folder = run.checkpoints / f"rnn{suffix(round_)}"
+    total_steps = cfg.rnn_steps if round_ == 1 else cfg.round_rnn_steps
+    rng, step = np.random.default_rng([cfg.seed, 4, round_]), 0
     if resume and latest_checkpoint(folder) is not None:
         ckpt = load_checkpoint(folder)
         restore_state(ckpt.tensors, ckpt.meta["optim"], {"rnn": rnn}, {"rnn_opt": opt})
         rng, step = restore_numpy_rng(ckpt.meta["rng"]), ckpt.step
     loss = float("nan")
-    with MetricsLogger(run) as log, progress_bar(cfg.rnn_steps, "train M") as bar:
+    with MetricsLogger(run) as log, progress_bar(total_steps, "train M") as bar:
         bar.advance(step)
-        while step < cfg.rnn_steps:
+        while step < total_steps:
             episodes = rng.choice(usable, size=min(cfg.rnn_batch, len(usable)), replace=False)
             z, a, z_next, done, mask = _rnn_batch(lat, episodes, cfg.rnn_seq_len, rng)
             out, _ = rnn(z, a)
@@ -287,21 +363,25 @@ def train_rnn(cfg: HaConfig, run: RunDir, resume: bool) -> float:
             loss = total.item()
             bar.advance()
             if step % 10 == 0:
-                log.log(step, {"rnn/nll": nll.item(), "rnn/done_bce": done_loss.item()})
+                key = f"rnn{suffix(round_)}"
+                log.log(step, {f"{key}/nll": nll.item(), f"{key}/done_bce": done_loss.item()})
                 bar.status(f"nll {nll.item():.3f} done {done_loss.item():.4f}")
-            if step % 50 == 0 or step == cfg.rnn_steps:
+            if step % 50 == 0 or step == total_steps:
                 tensors, optim = checkpoint_state({"rnn": rnn}, {"rnn_opt": opt})
                 meta = {"optim": optim, "rng": numpy_rng_state(rng)}
                 save_checkpoint(folder, step, tensors, meta, keep=1)
     return loss
 
 
-def load_models(run: RunDir, cfg: HaConfig, rnn: bool = True) -> tuple[ConvVAE, MDNRNN]:
-    """The run's trained V (and M), in eval mode."""
+def load_models(
+    run: RunDir, cfg: HaConfig, rnn: bool = True, round_: int | None = None
+) -> tuple[ConvVAE, MDNRNN]:
+    """The run's trained V (and M of round ``round_``, default the latest), in eval mode."""
     vae, model = ConvVAE(cfg.z_size), MDNRNN(cfg)
     restore_state(load_checkpoint(run.checkpoints / "vae").tensors, {}, {"vae": vae})
     if rnn:
-        restore_state(load_checkpoint(run.checkpoints / "rnn").tensors, {}, {"rnn": model})
+        folder = run.checkpoints / f"rnn{suffix(round_ or latest_round(run))}"
+        restore_state(load_checkpoint(folder).tensors, {}, {"rnn": model})
     return vae.eval(), model.eval()
 
 
@@ -501,7 +581,8 @@ def evaluate_stage(
 
 
 def train(cfg: HaConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
-    """All six stages in order, skipping the ones ``stages.json`` marks done."""
+    """All six stages in order, then ``rounds - 1`` more rounds of collect (with C), encode, M, C
+    and evaluate (Ha & Schmidhuber's iterative training), skipping what ``stages.json`` marks done."""
     torch.set_num_threads(cfg.threads)
     game = make_game(env_name, cfg)
     shape = game.action_space.shape
@@ -511,21 +592,23 @@ def train(cfg: HaConfig, env_name: str, run: RunDir, resume: bool = False) -> di
             f"{env_name} takes actions of shape {shape}, the config has action_dim {cfg.action_dim}; "
             "use --preset doom for DoomTakeCover, --preset carracing for CarRacing-v3"
         )
-    steps: dict[str, Callable[[bool], Any]] = {
-        "collect": lambda r: collect(cfg, env_name, run),
-        "vae": lambda r: train_vae(cfg, run, r),
-        "encode": lambda r: encode(cfg, run),
-        "rnn": lambda r: train_rnn(cfg, run, r),
-        "evolve": lambda r: evolve(cfg, env_name, run, r),
-        "evaluate": lambda r: evaluate_stage(cfg, env_name, run),
-    }
-    for stage in STAGES:
-        if stage in _stages(run):
-            continue
-        t0 = time.time()
-        steps[stage](resume)
-        _mark_done(run, stage, time.time() - t0)
-    result = json.loads((run.path / "controller_eval.json").read_text())
+    for k in range(1, cfg.rounds + 1):
+        name = f"controller{suffix(k)}"
+        steps: dict[str, Callable[[bool], Any]] = {
+            "collect": lambda r, k=k: collect(cfg, env_name, run, k),
+            "vae": lambda r: train_vae(cfg, run, r),
+            "encode": lambda r, k=k: encode(cfg, run, k),
+            "rnn": lambda r, k=k: train_rnn(cfg, run, r, k),
+            "evolve": lambda r, name=name: evolve(cfg, env_name, run, r, name=name),
+            "evaluate": lambda r, name=name: evaluate_stage(cfg, env_name, run, name=name),
+        }
+        for stage in STAGES:
+            if (stage == "vae" and k > 1) or f"{stage}{suffix(k)}" in _stages(run):
+                continue
+            t0 = time.time()
+            steps[stage](resume)
+            _mark_done(run, f"{stage}{suffix(k)}", time.time() - t0)
+    result = json.loads((run.path / f"controller{suffix(cfg.rounds)}_eval.json").read_text())
     return {
         "eval/return": result["real_return"]["mean"],
         "eval/return_std": result["real_return"]["std"],
@@ -538,7 +621,8 @@ def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
     _, saved = open_run(run.path)
     cfg = config_from_dict(HaConfig, saved["config"])
     torch.set_num_threads(cfg.threads)
-    result = evaluate_stage(cfg, saved["env"], run, episodes=episodes)
+    name = f"controller{suffix(latest_round(run))}"
+    result = evaluate_stage(cfg, saved["env"], run, name=name, episodes=episodes)
     return {
         "eval/return": result["real_return"]["mean"],
         "eval/return_std": result["real_return"]["std"],

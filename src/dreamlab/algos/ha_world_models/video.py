@@ -55,15 +55,21 @@ def _act(
 
 
 def dream_videos(
-    run: RunDir, frames: int = 300, seed: int = 0, controller: str = "controller"
+    run: RunDir, frames: int = 300, seed: int = 0, controller: str | None = None
 ) -> dict[str, Any]:
     """Write the two videos of the module docstring; returns their paths and episode lengths."""
-    from dreamlab.algos.ha_world_models.train import load_controller, load_models
+    from dreamlab.algos.ha_world_models.train import (
+        latest_round,
+        load_controller,
+        load_models,
+        suffix,
+    )
 
     _, saved = open_run(run.path)
     cfg = config_from_dict(HaConfig, saved["config"])
     env_name = saved["env"]
     vae, rnn = load_models(run, cfg)
+    controller = controller or f"controller{suffix(latest_round(run))}"
     params: torch.Tensor | None = None
     if (run.checkpoints / controller).is_dir():
         params = torch.as_tensor(load_controller(run, controller), dtype=torch.float32)

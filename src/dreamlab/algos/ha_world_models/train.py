@@ -19,7 +19,7 @@ import json
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -627,8 +627,3 @@ def evaluate(run: RunDir, episodes: int) -> dict[str, Any]:
         "eval/return": result["real_return"]["mean"],
         "eval/return_std": result["real_return"]["std"],
     }
-
-
-def with_temperature(cfg: HaConfig, tau: float) -> HaConfig:
-    """The same config dreaming at temperature tau."""
-    return replace(cfg, temperature=tau)

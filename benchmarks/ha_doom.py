@@ -73,7 +73,7 @@ def random_scores(episodes: int, hold: int, max_frames: int) -> list[float]:
 
 def dream_score(cfg: HaConfig, run: RunDir, name: str, trials: int = 100) -> list[float]:
     """A kept controller inside the dream at cfg's temperature, on fixed scenarios."""
-    shared = T._shared(run, cfg, "DoomTakeCover", cfg.temperature)
+    shared = T._shared(run, cfg, "DoomTakeCover")
     params = T.load_controller(run, name)[None].astype(np.float64)
     scores = T.population_scores(
         cfg, shared, params, 10**6, trials, salt=2, latents=T.Latents.load(run)

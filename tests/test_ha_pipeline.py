@@ -94,7 +94,7 @@ def test_dream_command_writes_both_videos(small_run: RunDir) -> None:
 def test_ray_workers_give_the_same_fitness_as_one_process(small_run: RunDir) -> None:
     pytest.importorskip("ray")
     cfg = config_from_dict(HaConfig, json.loads(small_run.config_path.read_text())["config"])
-    shared = T._shared(small_run, cfg, "DoomTakeCover", 1.15)
+    shared = T._shared(small_run, cfg, "DoomTakeCover")
     lat = T.Latents.load(small_run)
     candidates = np.random.default_rng(0).normal(0, 1.0, (8, num_params(cfg)))
     try:

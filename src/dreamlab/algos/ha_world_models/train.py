@@ -396,7 +396,6 @@ class _Shared:
     vae: dict[str, torch.Tensor]
     rnn: dict[str, torch.Tensor]
     env_name: str
-    tau: float
 
 
 def _build(shared: _Shared) -> tuple[ConvVAE, MDNRNN]:
@@ -411,7 +410,9 @@ def dream_block(shared: _Shared, block: tuple[np.ndarray, DreamScenarios]) -> np
     params, scenarios = block
     _, rnn = _build(shared)
     x = torch.as_tensor(params, dtype=torch.float32)
-    return dream_returns(rnn, x, scenarios, shared.cfg, shared.tau, shared.cfg.max_frames)
+    return dream_returns(
+        rnn, x, scenarios, shared.cfg, shared.cfg.temperature, shared.cfg.max_frames
+    )
 
 
 def real_block(shared: _Shared, block: tuple[np.ndarray, list[int]]) -> np.ndarray:
@@ -463,9 +464,9 @@ def population_scores(
     return np.concatenate(parts)
 
 
-def _shared(run: RunDir, cfg: HaConfig, env_name: str, tau: float) -> _Shared:
+def _shared(run: RunDir, cfg: HaConfig, env_name: str) -> _Shared:
     vae, rnn = load_models(run, cfg)
-    return _Shared(cfg, vae.state_dict(), rnn.state_dict(), env_name, tau)
+    return _Shared(cfg, vae.state_dict(), rnn.state_dict(), env_name)
 
 
 def evolve(
@@ -479,7 +480,7 @@ def evolve(
     import cma
 
     lat = Latents.load(run) if cfg.train_in == "dream" else None
-    shared = _shared(run, cfg, env_name, cfg.temperature)
+    shared = _shared(run, cfg, env_name)
     folder = run.checkpoints / name
     n = num_params(cfg)
     np.random.seed(cfg.seed % 2**32)  # cma samples from numpy's global generator
@@ -551,7 +552,7 @@ def evaluate_controller(
 ) -> np.ndarray:
     """Real scores [episodes] of one controller on the fixed evaluation episodes, in blocks of
     ``eval_parallel`` episodes (here or on Ray workers, as the population)."""
-    shared = _shared(run, cfg, env_name, cfg.temperature)
+    shared = _shared(run, cfg, env_name)
     seeds = [EVAL_SEED + i for i in range(episodes)]
     x = np.asarray(params, np.float64).reshape(1, -1)
     step = max(1, cfg.eval_parallel)

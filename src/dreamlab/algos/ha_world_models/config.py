@@ -82,6 +82,8 @@ class HaConfig:
     """Std of the Gaussian noise on C's action while collecting in later rounds."""
     round_rnn_steps: int = 400
     """M's further Adam steps in each later round (on all data so far)."""
+    round_generations: int = 0
+    """CMA-ES generations in each later round (0: ``generations``)."""
     eval_episodes: int = 100
     """Real episodes (fixed seeds) of the final evaluation."""
     eval_parallel: int = 20
@@ -124,7 +126,9 @@ PRESETS: dict[str, HaConfig] = {
         population=32,
         trials=8,
         workers=2,
-        rounds=2,
+        rounds=5,
+        round_episodes=300,
+        round_generations=25,
     ),
     # Small and fast, for tests and a first run on a laptop.
     "small": HaConfig(

@@ -19,7 +19,7 @@ import json
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -581,6 +581,13 @@ def evaluate_stage(
 # ----------------------------------------------------------------------------- the whole run
 
 
+def _round_cfg(cfg: HaConfig, round_: int) -> HaConfig:
+    """The config CMA-ES runs with in a round: later rounds may evolve for fewer generations."""
+    if round_ == 1 or cfg.round_generations <= 0:
+        return cfg
+    return replace(cfg, generations=cfg.round_generations)
+
+
 def train(cfg: HaConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
     """All six stages in order, then ``rounds - 1`` more rounds of collect (with C), encode, M, C
     and evaluate (Ha & Schmidhuber's iterative training), skipping what ``stages.json`` marks done."""
@@ -600,7 +607,7 @@ def train(cfg: HaConfig, env_name: str, run: RunDir, resume: bool = False) -> di
             "vae": lambda r: train_vae(cfg, run, r),
             "encode": lambda r, k=k: encode(cfg, run, k),
             "rnn": lambda r, k=k: train_rnn(cfg, run, r, k),
-            "evolve": lambda r, name=name: evolve(cfg, env_name, run, r, name=name),
+            "evolve": lambda r, name=name, k=k: evolve(_round_cfg(cfg, k), env_name, run, r, name),
             "evaluate": lambda r, name=name: evaluate_stage(cfg, env_name, run, name=name),
         }
         for stage in STAGES:

@@ -24,6 +24,7 @@ __all__ = ["SYSTEMS", "get_system", "main"]
 SYSTEMS: dict[str, str] = {
     "dyna": "dreamlab.algos.dyna",
     "world_models": "dreamlab.algos.ha_world_models",
+    "muzero": "dreamlab.algos.muzero",
 }
 DEMO_SYSTEM = "dyna"
 

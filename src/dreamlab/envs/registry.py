@@ -18,10 +18,19 @@ from dreamlab.envs.doom import doom_take_cover
 from dreamlab.envs.mazes import blocking_maze, dyna_maze, shortcut_maze
 from dreamlab.envs.pixels import PixelObservation, missing_dependency_error
 from dreamlab.envs.sprites import sprites
+from dreamlab.envs.tictactoe import tictactoe
 from dreamlab.envs.two_rooms import two_rooms, two_rooms_fixed
 from dreamlab.errors import DreamlabError, unknown_choice
 
-__all__ = ["COMMON_GYMNASIUM_IDS", "ENVS", "EnvSpec", "describe_envs", "env_names", "make_env"]
+__all__ = [
+    "ALIASES",
+    "COMMON_GYMNASIUM_IDS",
+    "ENVS",
+    "EnvSpec",
+    "describe_envs",
+    "env_names",
+    "make_env",
+]
 
 
 @dataclass(frozen=True)
@@ -79,9 +88,18 @@ ENVS: dict[str, EnvSpec] = {
             "64x64 bouncing sprites and a controlled agent, optional spawn/recolour events (video)",
             "dreamlab/Sprites-v0",
         ),
+        EnvSpec(
+            "tictactoe",
+            tictactoe,
+            "Tic-tac-toe, two players in one env (legal moves and the player to move in info)",
+            "dreamlab/TicTacToe-v0",
+        ),
     )
 }
 """dreamlab's own environments by name."""
+
+ALIASES: dict[str, str] = {"cartpole": "CartPole-v1", "pendulum": "Pendulum-v1"}
+"""Short names for common gymnasium ids (``--env cartpole``)."""
 
 COMMON_GYMNASIUM_IDS: tuple[str, ...] = (
     "CartPole-v1",
@@ -167,7 +185,7 @@ def make_env(
     """
     if pixels:
         kwargs.setdefault("render_mode", "rgb_array")
-    env = _build(name, kwargs)
+    env = _build(ALIASES.get(name, name), kwargs)
     if pixels:
         env = PixelObservation(env, size=size)
     if seed is not None:

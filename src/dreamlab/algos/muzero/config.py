@@ -1,0 +1,102 @@
+"""MuZero's settings; the presets are the ones the benchmarks use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PRESETS", "MuZeroConfig"]
+
+
+@dataclass(frozen=True)
+class MuZeroConfig:
+    """Everything that shapes a MuZero run (defaults: the CartPole preset)."""
+
+    # networks (MLPs: the observations here are vectors)
+    hidden: int = 64
+    """Width of the hidden layer of every network."""
+    latent: int = 32
+    """Size of the latent state s (min-max scaled to [0, 1], as in the paper)."""
+    support: int = 20
+    """Values and rewards are categorical over -support .. support of h(x)."""
+    # search
+    simulations: int = 16
+    gumbel: bool = True
+    """Gumbel MuZero's root (sequential halving); False: pUCT with Dirichlet noise."""
+    max_considered: int = 16
+    dirichlet_alpha: float = 0.25
+    noise_fraction: float = 0.25
+    eval_simulations: int = 16
+    # targets and loss
+    discount: float = 0.997
+    td_steps: int = 10
+    """n of the n-step value target (bootstrapped from the target network's value)."""
+    unroll: int = 5
+    """K, the steps the dynamics function is unrolled in training."""
+    value_weight: float = 0.25
+    """Weight of the value loss (the paper's 0.25 with Reanalyze)."""
+    # optimisation
+    batch: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0
+    replay_ratio: float = 0.5
+    """Gradient updates per environment step."""
+    warmup_steps: int = 200
+    """Environment steps collected before the first update."""
+    target_every: int = 100
+    """Updates between refreshes of the target network that gives bootstrap values."""
+    priority_alpha: float = 1.0
+    priority_beta: float = 1.0
+    reanalyze: float = 0.0
+    """Share of each batch whose policy targets are recomputed by a search with the latest network."""
+    # acting
+    envs: int = 8
+    """Environments stepped side by side (one batched search per step)."""
+    env_steps: int = 5000
+    temperatures: tuple[float, ...] = (1.0, 0.5, 0.25)
+    """pUCT visit-count temperatures, switched at 50% and 75% of ``env_steps`` (Gumbel ignores them)."""
+    # evaluation
+    eval_every: int = 500
+    eval_episodes: int = 20
+    stop_return: float = 0.0
+    """Stop once an evaluation's mean return reaches this (0: run all ``env_steps``)."""
+    seed: int = 0
+    threads: int = 1
+    """torch threads: small networks are fastest on one."""
+
+
+PRESETS: dict[str, MuZeroConfig] = {
+    "cartpole": MuZeroConfig(),
+    "cartpole-puct": MuZeroConfig(gumbel=False, simulations=25, eval_simulations=25),
+    "tictactoe": MuZeroConfig(
+        hidden=128,
+        latent=64,
+        support=1,
+        discount=1.0,
+        td_steps=9,
+        unroll=3,
+        simulations=25,
+        eval_simulations=50,
+        gumbel=True,
+        batch=256,
+        lr=2e-3,
+        replay_ratio=0.5,
+        warmup_steps=500,
+        envs=32,
+        env_steps=40_000,
+        eval_every=10_000,
+        eval_episodes=100,
+    ),
+    "small": MuZeroConfig(
+        hidden=32,
+        latent=16,
+        simulations=4,
+        eval_simulations=4,
+        batch=32,
+        envs=4,
+        env_steps=300,
+        warmup_steps=50,
+        eval_every=150,
+        eval_episodes=4,
+    ),
+}

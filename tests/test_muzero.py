@@ -1,0 +1,147 @@
+"""MuZero: targets, gradient scaling, tic-tac-toe and its minimax player, a short run end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dreamlab.algos.muzero.networks import MuZeroNet, scale_gradient, scale_latent
+from dreamlab.algos.muzero.replay import GameReplay
+from dreamlab.envs import make_env
+from dreamlab.envs.tictactoe import TicTacToe, minimax_move, minimax_value
+from dreamlab.errors import DreamlabError
+
+
+def _game(replay: GameReplay, rewards: list[float], terminal: bool) -> int:
+    g = replay.new_game(np.zeros(2), np.ones(2, bool))
+    for t, r in enumerate(rewards):
+        replay.add(
+            g,
+            action=t % 2,
+            reward=r,
+            obs=np.full(2, t + 1.0),
+            legal=np.ones(2, bool),
+            policy=np.array([0.25, 0.75]),
+            value=0.0,
+            terminal=terminal and t == len(rewards) - 1,
+            truncated=False,
+        )
+    return g
+
+
+def _plan_for(replay: GameReplay, t: int, unroll: int, td: int, discount: float, two: bool):  # type: ignore[no-untyped-def]
+    # Only position t has weight: every other priority is 0.
+    for p in replay.priority:
+        p[:] = [0.0] * len(p)
+    replay.priority[0][t] = 1.0
+    return replay.sample(1, unroll, td, discount, two, 1.0, np.random.default_rng(0))
+
+
+def test_n_step_targets_bootstrap_and_absorb_after_the_end() -> None:
+    replay = GameReplay(actions=2)
+    _game(replay, [1.0, 2.0, 3.0, 4.0], terminal=True)
+    plan = _plan_for(replay, t=1, unroll=3, td=2, discount=0.5, two=False)
+    # k=0 (o_1): r_2 + 0.5 r_3 + 0.25 v(o_3); k=1 (o_2): 3 + 0.5*4, the game ends: no bootstrap;
+    # k=2 (o_3): 4 only; k=3 (o_4, terminal): absorbing 0.
+    np.testing.assert_allclose(plan.partial[0], [2 + 1.5, 3 + 2, 4, 0])
+    np.testing.assert_allclose(plan.boot_weight[0], [0.25, 0, 0, 0])
+    np.testing.assert_array_equal(plan.boot_obs[plan.boot_index[0, 0]], [3.0, 3.0])
+    np.testing.assert_array_equal(plan.value_mask[0], [1, 1, 1, 1])
+    np.testing.assert_array_equal(plan.policy_mask[0], [1, 1, 1, 0])
+    np.testing.assert_array_equal(plan.reward[0], [0, 2, 3, 4])
+    np.testing.assert_array_equal(plan.actions[0], [1, 0, 1])
+
+
+def test_an_unfinished_game_bootstraps_from_its_last_observation_and_masks_the_unknown() -> None:
+    replay = GameReplay(actions=2)
+    _game(replay, [1.0, 1.0, 1.0], terminal=False)
+    plan = _plan_for(replay, t=1, unroll=3, td=5, discount=0.9, two=False)
+    np.testing.assert_allclose(plan.partial[0, :2], [1 + 0.9, 1])
+    np.testing.assert_allclose(plan.boot_weight[0, :2], [0.81, 0.9])
+    np.testing.assert_array_equal(plan.boot_obs[plan.boot_index[0, 0]], [3.0, 3.0])
+    np.testing.assert_array_equal(plan.value_mask[0], [1, 1, 0, 0])
+    np.testing.assert_array_equal(plan.reward_mask[0], [0, 1, 1, 0])
+
+
+def test_two_player_targets_flip_sign_every_ply() -> None:
+    replay = GameReplay(actions=2)
+    _game(replay, [0.0, 0.0, 1.0], terminal=True)  # the third move wins
+    plan = _plan_for(replay, t=0, unroll=1, td=9, discount=1.0, two=True)
+    # From o_0 the winner (mover at o_2) is the player to move: +1; from o_1 it is the opponent.
+    np.testing.assert_allclose(plan.partial[0], [1.0, -1.0])
+
+
+def test_importance_weights_follow_priorities() -> None:
+    replay = GameReplay(actions=2)
+    _game(replay, [1.0] * 4, terminal=True)
+    replay.priority[0][:] = [1.0, 1.0, 1.0, 5.0]
+    plan = replay.sample(2000, 1, 1, 1.0, False, 1.0, np.random.default_rng(0))
+    picked = np.array([t for _, t in plan.positions])
+    assert abs((picked == 3).mean() - 5 / 8) < 0.04
+    # w_i = (N p_i)^-beta / max_j w_j: (4 * 5/8)^-1 / (4 * 1/8)^-1 = 0.2 for the likely position.
+    np.testing.assert_allclose(plan.weights[picked == 3], 0.2, rtol=1e-6)
+    np.testing.assert_allclose(plan.weights[picked != 3], 1.0, rtol=1e-6)
+
+
+def test_gradient_scaling_and_latent_scaling() -> None:
+    x = torch.ones(3, requires_grad=True)
+    (scale_gradient(x, 0.5) * 2).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), 1.0))
+    s = scale_latent(torch.tensor([[1.0, 3.0, 2.0], [-5.0, 5.0, 0.0]]))
+    torch.testing.assert_close(s.min(1).values, torch.zeros(2))
+    torch.testing.assert_close(s.max(1).values, torch.ones(2), atol=1e-4, rtol=0)
+
+
+def test_muzero_net_is_a_world_model_for_the_search() -> None:
+    net = MuZeroNet(obs_dim=4, actions=2, hidden=16, latent=8, support=5)
+    root, value, logits = net.root(torch.zeros(3, 4))
+    state, out = net.step(root, torch.tensor([0, 1, 1]))
+    assert state.z.shape == (3, 8) and out.reward.shape == (3,)
+    assert out.extras["value"].shape == (3,) and out.extras["policy_logits"].shape == (3, 2)
+    assert value.shape == (3,) and logits.shape == (3, 2)
+
+
+def test_tictactoe_rules_and_minimax() -> None:
+    assert minimax_value((0,) * 9) == 0  # perfect play draws
+    # X to move with two in a row wins at once.
+    board = (1, 1, 0, -1, -1, 0, 0, 0, 0)
+    assert minimax_move(board, np.random.default_rng(0)) == 2
+    env = TicTacToe()
+    obs, info = env.reset()
+    assert obs.shape == (27,) and info["legal"].all() and info["to_play"] == 0
+    env.step(4)
+    with pytest.raises(DreamlabError, match="illegal move 4"):
+        env.step(4)
+    assert make_env("tictactoe").action_space.n == 9
+    # Minimax against itself never loses: every game is a draw.
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        env.reset()
+        while True:
+            _, r, term, _, _ = env.step(minimax_move(env.board, rng))
+            if term:
+                assert r == 0
+                break
+
+
+def test_a_short_cartpole_run_beats_the_random_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The small preset (300 steps, 4 simulations) through the CLI; random play scores ~22."""
+    cmd = [sys.executable, "-m", "dreamlab.cli", "train", "muzero", "--env", "cartpole"]
+    cmd += ["--preset", "small", "--runs", str(tmp_path), "--name", "mz"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    summary = json.loads((tmp_path / "mz" / "summary.json").read_text())
+    assert summary["env_steps"] >= 300
+    assert summary["curve"][-1]["return"] > 30
+    out = subprocess.run(
+        [sys.executable, "-m", "dreamlab.cli", "eval", str(tmp_path / "mz"), "--episodes", "5"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "eval/return" in out.stdout

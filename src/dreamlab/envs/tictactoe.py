@@ -10,7 +10,7 @@ players act through ``step``: self-play and play against a fixed opponent use th
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -71,7 +71,7 @@ def minimax_move(board: tuple[int, ...], rng: np.random.Generator) -> int:
 class TicTacToe(gymnasium.Env):
     """Two players, one env: the player to move is in ``info["to_play"]``."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012 (gymnasium declares it per instance)
 
     def __init__(self, render_mode: str | None = None) -> None:
         self.observation_space = spaces.Box(0.0, 1.0, (27,), np.float32)

@@ -1,21 +1,23 @@
 """World Models on DoomTakeCover: C trained only inside M's dream, then scored in the real game.
 
-    python benchmarks/ha_doom.py          # about 1 h 45 min on a 2-core laptop CPU
+    python benchmarks/ha_doom.py          # about 2 h 15 min on a 2-core laptop CPU
 
 1. The whole pipeline (collect, V, encode, M, CMA-ES in the dream at tau = 1.15, 100 real episodes),
-   each stage timed, then a second round of the iterative training the paper proposes for harder
+   each stage timed, then three more rounds of the iterative training the paper proposes for harder
    tasks (its Doom result used one round; here, with 600 instead of 10,000 random rollouts, M never
-   saw an agent that hugs a wall and the first C exploits that): rollouts of that C with
-   noise, M refit on all data, C evolved in the dream again, 100 real episodes.
+   saw an agent that hugs a wall, and the first C exploits that): 300 rollouts of the last C with
+   action noise, M refit on all data, C evolved in the dream again, 100 real episodes.
 2. Random policies on the same 100 real episodes.
 3. The paper's temperature table: C evolved in the dream at tau in {0.1, 0.5, 1.0, 1.3} with the
-   same V and M, each scored in the dream (100 scenarios) and in the real game (100 episodes).
+   last round's V and M and CMA-ES budget, each scored in the dream (100 scenarios) and in the real
+   game (100 episodes).
 
 Writes docs/results/ha_doom.{json,md,png}. The run folder (runs/bench/ha_doom) resumes if killed:
 run the same command again. Scale against the paper: 600 random rollouts instead of 10,000, V 3,500
-steps at Adam 1e-3 (the paper: 1e-4 for ~100x more steps), M 1,000 steps, CMA-ES population 32 x 8 dream trials for 40 generations instead of 64 x 16 for
-hundreds, a second round of 200 rollouts of C and 400 more M steps, on 2 CPU cores instead of 64;
-the V, M and C architectures are the paper's.
+steps at Adam 1e-3 (the paper: 1e-4 for ~100x more steps), M 1,000 steps, CMA-ES population 32 x 8
+dream trials for 40 generations instead of 64 x 16 for hundreds; then 3 rounds of 300 rollouts of C,
+400 more M steps and 25 generations each; on 2 CPU cores instead of 64. The V, M and C
+architectures are the paper's.
 """
 
 from __future__ import annotations
@@ -145,7 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     taus = [float(t) for t in args.taus.split(",")]
     table = []
     for tau in taus:
-        name, tcfg = tau_name(tau), replace(cfg, temperature=tau)
+        # the same CMA-ES budget as the last round's controller, on the last round's M
+        gens = cfg.round_generations or cfg.generations
+        name, tcfg = tau_name(tau), replace(cfg, temperature=tau, generations=gens)
         if not (run.path / f"{name}_eval.json").exists():
             T.evolve(tcfg, "DoomTakeCover", run, resume=True, name=name)
             T.evaluate_stage(tcfg, "DoomTakeCover", run, name=name, episodes=args.episodes)

@@ -126,7 +126,7 @@ PRESETS: dict[str, HaConfig] = {
         population=32,
         trials=8,
         workers=2,
-        rounds=5,
+        rounds=4,
         round_episodes=300,
         round_generations=25,
     ),

@@ -145,3 +145,19 @@ def test_a_short_cartpole_run_beats_the_random_policy(tmp_path) -> None:  # type
         timeout=300,
     )
     assert "eval/return" in out.stdout
+
+
+def test_dream_draws_the_search_tree(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cmd = [sys.executable, "-m", "dreamlab.cli", "train", "muzero", "--env", "cartpole"]
+    cmd += ["--preset", "small", "--runs", str(tmp_path), "--name", "mz", "--env_steps", "60"]
+    cmd += ["--warmup_steps", "20", "--eval_every", "60"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "dreamlab.cli", "dream", str(tmp_path / "mz"), "--frames", "3"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    png = tmp_path / "mz" / "videos" / "search_tree_step3.png"
+    assert png.exists() and png.stat().st_size > 10_000, out.stdout

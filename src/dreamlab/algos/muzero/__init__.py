@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dreamlab.algos.muzero.config import PRESETS, MuZeroConfig
 from dreamlab.algos.muzero.networks import MuZeroNet, scale_gradient, scale_latent
+from dreamlab.algos.muzero.picture import search_tree_picture
 from dreamlab.algos.muzero.replay import Game, GameReplay, TargetPlan
 from dreamlab.algos.muzero.train import evaluate as _evaluate
 from dreamlab.algos.muzero.train import train as _train
@@ -32,4 +33,5 @@ SYSTEM = SystemSpec(
     envs=("cartpole", "CartPole-v1", "tictactoe"),
     train=_train,
     evaluate=_evaluate,
+    dream=search_tree_picture,
 )

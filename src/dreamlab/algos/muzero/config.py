@@ -76,7 +76,7 @@ PRESETS: dict[str, MuZeroConfig] = {
         gumbel=False,
         simulations=25,
         eval_simulations=25,
-    ),  # fmt: skip
+    ),
     "tictactoe": MuZeroConfig(
         hidden=128,
         latent=64,

@@ -161,3 +161,47 @@ def test_dream_draws_the_search_tree(tmp_path) -> None:  # type: ignore[no-untyp
     )
     png = tmp_path / "mz" / "videos" / "search_tree_step3.png"
     assert png.exists() and png.stat().st_size > 10_000, out.stdout
+
+
+def test_reanalyze_recomputes_the_policy_targets_of_its_share_only() -> None:
+    from dreamlab.algos.muzero.train import reanalyze_policies
+    from dreamlab.planners.mcts import SearchConfig
+
+    replay = GameReplay(actions=2)
+    for _ in range(3):
+        _game(replay, [1.0] * 6, terminal=True)
+    plan = replay.sample(8, 2, 3, 0.9, False, 1.0, np.random.default_rng(0))
+    net = MuZeroNet(obs_dim=2, actions=2, hidden=8, latent=4, support=3)
+    search = SearchConfig(simulations=8, gumbel=True)
+    policy = reanalyze_policies(plan, replay, net, search, 0.5, np.random.default_rng(1))
+    np.testing.assert_array_equal(policy[4:], plan.policy[4:])
+    changed = ~np.isclose(policy[:4], plan.policy[:4]).all(axis=-1)  # [4, K + 1]
+    assert changed[plan.policy_mask[:4] > 0].all()  # every real position was searched again
+    np.testing.assert_allclose(policy[:4].sum(-1)[plan.policy_mask[:4] > 0], 1.0, rtol=1e-6)
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL after the first checkpoint; --resume continues with the saved curve and replay."""
+    import signal
+    import time
+
+    from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    cmd = [sys.executable, "-m", "dreamlab.cli", "train", "muzero", "--env", "cartpole"]
+    cmd += ["--preset", "small", "--runs", str(tmp_path), "--name", "mz", "--env_steps", "600"]
+    cmd += ["--eval_every", "100"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = tmp_path / "mz" / "checkpoints" / "muzero"
+    deadline = time.time() + 240
+    while latest_checkpoint(folder) is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = load_checkpoint(folder)
+    assert 100 <= saved.step < 600
+    run = [sys.executable, "-m", "dreamlab.cli", "train", "--resume", str(tmp_path / "mz")]
+    subprocess.run(run, check=True, capture_output=True, timeout=300)
+    summary = json.loads((tmp_path / "mz" / "summary.json").read_text())
+    assert summary["env_steps"] >= 600
+    assert summary["curve"][: len(saved.meta["curve"])] == saved.meta["curve"]
+    assert summary["updates"] > saved.meta["updates"]

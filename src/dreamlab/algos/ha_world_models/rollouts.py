@@ -18,6 +18,7 @@ from torch import Tensor
 from dreamlab.algos.ha_world_models.config import HaConfig
 from dreamlab.algos.ha_world_models.dream import controller_act
 from dreamlab.algos.ha_world_models.model import MDNRNN, ConvVAE, controller_features
+from dreamlab.data.episodes import Episode, EpisodeBuilder
 from dreamlab.envs import make_env
 from dreamlab.envs.pixels import resize_frame
 from dreamlab.errors import DreamlabError
@@ -67,13 +68,16 @@ def make_game(env_name: str, cfg: HaConfig) -> gymnasium.Env:
 
 @dataclass
 class Game:
-    """One game in flight: which candidate and trial it plays, its env, frame and score so far."""
+    """One game in flight: which candidate and trial it plays, its env, frame and score so far;
+    when recording, its episode so far and the generator of its action noise."""
 
     candidate: int
     trial: int
     env: gymnasium.Env
     frame: np.ndarray
     score: float = 0.0
+    builder: EpisodeBuilder | None = None
+    noise: np.random.Generator | None = None
 
 
 def real_returns(
@@ -85,11 +89,16 @@ def real_returns(
     cfg: HaConfig,
     parallel: int = 16,
     max_frames: int | None = None,
+    noise: float = 0.0,
+    episodes: dict[tuple[int, int], Episode] | None = None,
 ) -> np.ndarray:
     """Play P controllers ([P, n] flat parameters) on the episodes ``seeds``: returns [P, N] scores.
 
     Up to ``parallel`` games run at once; a finished game's env is reused for the next episode.
     An episode ends when the env says so or after ``max_frames`` (default ``cfg.max_frames``).
+    ``noise`` > 0 adds N(0, noise) to every action (clipped to [-1, 1]), drawn from a generator
+    seeded by the episode's seed; ``episodes``, if given, receives every game as an Episode under
+    (candidate, trial).
     """
     p, n = params.shape[0], len(seeds)
     cap = max_frames or cfg.max_frames
@@ -108,7 +117,13 @@ def real_returns(
                 i, j = todo.pop(0)
                 env = idle.pop()
                 frame, _ = env.reset(seed=seeds[j])
-                games.append(Game(i, j, env, frame))
+                game = Game(i, j, env, frame)
+                if episodes is not None:
+                    game.builder = EpisodeBuilder(env.action_space)
+                    game.builder.start(frame)
+                if noise > 0:
+                    game.noise = np.random.default_rng(seeds[j])
+                games.append(game)
                 h = torch.cat([h, torch.zeros(1, hs)])
                 c = torch.cat([c, torch.zeros(1, hs)])
                 steps = np.append(steps, 0)
@@ -117,6 +132,9 @@ def real_returns(
             owners = torch.tensor([g.candidate for g in games])
             features = controller_features(z, h, c, cfg).unsqueeze(1)  # [G, 1, D]
             action = controller_act(params[owners], features, cfg)[:, 0]  # [G, A]
+            if noise > 0:
+                eps = np.stack([g.noise.normal(0, noise, action.shape[1]) for g in games])  # type: ignore[union-attr]
+                action = (action + torch.as_tensor(eps, dtype=action.dtype)).clamp(-1, 1)
             _, (h1, c1) = rnn(z.unsqueeze(1), action.unsqueeze(1), (h.unsqueeze(0), c.unsqueeze(0)))
             h, c = h1[0], c1[0]
             keep = []
@@ -125,9 +143,15 @@ def real_returns(
                 game.frame, reward, terminated, truncated, _ = game.env.step(act)
                 game.score += float(reward)
                 steps[k] += 1
+                if game.builder is not None:
+                    game.builder.add(
+                        action[k].numpy(), game.frame, float(reward), terminated, truncated
+                    )
                 if terminated or truncated or steps[k] >= cap:
                     scores[game.candidate, game.trial] = game.score
                     idle.append(game.env)
+                    if game.builder is not None and episodes is not None:
+                        episodes[(game.candidate, game.trial)] = game.builder.finish()
                 else:
                     keep.append(k)
             games = [games[k] for k in keep]

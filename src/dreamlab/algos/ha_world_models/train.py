@@ -29,14 +29,12 @@ import torch.nn.functional as F
 from dreamlab.algos.ha_world_models.config import HaConfig
 from dreamlab.algos.ha_world_models.dream import (
     DreamScenarios,
-    controller_act,
     dream_returns,
     num_params,
 )
 from dreamlab.algos.ha_world_models.model import (
     MDNRNN,
     ConvVAE,
-    controller_features,
     mdn_log_prob,
     vae_loss,
 )
@@ -46,7 +44,7 @@ from dreamlab.algos.ha_world_models.rollouts import (
     real_returns,
     to_unit_frames,
 )
-from dreamlab.data.episodes import EpisodeBuilder, EpisodeStore
+from dreamlab.data.episodes import Episode, EpisodeBuilder, EpisodeStore
 from dreamlab.errors import DreamlabError
 from dreamlab.eval.results import spread
 from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -127,37 +125,6 @@ def _random_episode(env: Any, seed: int, cfg: HaConfig, builder: EpisodeBuilder)
             return
 
 
-def _controller_episode(
-    env: Any,
-    seed: int,
-    cfg: HaConfig,
-    builder: EpisodeBuilder,
-    vae: ConvVAE,
-    rnn: MDNRNN,
-    params: torch.Tensor,
-) -> None:
-    """Round 2 on: the last round's C plays, its action plus N(0, round_noise) noise, clipped."""
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    builder.start(obs)
-    h = torch.zeros(1, cfg.rnn_hidden)
-    c = torch.zeros(1, cfg.rnn_hidden)
-    with torch.no_grad():
-        for _ in range(cfg.max_frames):
-            z, _ = vae.encode(to_unit_frames(obs[None]))
-            a = controller_act(params[None], controller_features(z, h, c, cfg)[None], cfg)[0]
-            a = (a + torch.as_tensor(rng.normal(0, cfg.round_noise, a.shape), dtype=a.dtype)).clamp(
-                -1, 1
-            )
-            _, (h1, c1) = rnn(z[:, None], a[:, None], (h[None], c[None]))
-            h, c = h1[0], c1[0]
-            action = a[0].numpy()
-            obs, reward, terminated, truncated, _ = env.step(env_action(action, env.action_space))
-            builder.add(action, obs, float(reward), terminated, truncated)
-            if terminated or truncated:
-                return
-
-
 def collect(cfg: HaConfig, env_name: str, run: RunDir, round_: int = 1) -> int:
     """Stage 1: ``collect_episodes`` random rollouts into ``run/data``; from round 2 on,
     ``round_episodes`` rollouts of the last round's C into ``run/data_r<k>``. Resumes after the last
@@ -169,17 +136,29 @@ def collect(cfg: HaConfig, env_name: str, run: RunDir, round_: int = 1) -> int:
     total = cfg.collect_episodes if round_ == 1 else cfg.round_episodes
     if round_ > 1:
         vae, rnn = load_models(run, cfg, round_=round_ - 1)
-        params = torch.as_tensor(load_controller(run, f"controller{suffix(round_ - 1)}"))
+        params = torch.as_tensor(load_controller(run, f"controller{suffix(round_ - 1)}"))[None]
+    first = cfg.seed * 100_003 + 10_000 * (round_ - 1)
     with progress_bar(total, f"collect ({'random' if round_ == 1 else 'C + noise'})") as bar:
         bar.advance(len(store))
-        for i in range(len(store), total):
-            seed = cfg.seed * 100_003 + 10_000 * (round_ - 1) + i
+        i = len(store)
+        while i < total:
             if round_ == 1:
-                _random_episode(env, seed, cfg, builder)
-            else:
-                _controller_episode(env, seed, cfg, builder, vae, rnn, params)
-            store.add(builder.finish())
-            bar.advance()
+                _random_episode(env, first + i, cfg, builder)
+                store.add(builder.finish())
+                i += 1
+                bar.advance()
+                continue
+            # C's games side by side, V and M batched over them; stored in episode order
+            seeds = list(range(first + i, first + min(total, i + cfg.eval_parallel)))
+            games: dict[tuple[int, int], Episode] = {}
+            real_returns(
+                lambda: make_game(env_name, cfg), vae, rnn, params, seeds, cfg,
+                cfg.eval_parallel, noise=cfg.round_noise, episodes=games,
+            )  # fmt: skip
+            for j in range(len(seeds)):
+                store.add(games[(0, j)])
+            i += len(seeds)
+            bar.advance(len(seeds))
     store.close()
     env.close()
     return store.num_steps

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default="runs/bench", help="where the run folder lives")
     parser.add_argument("--taus", default="0.1,0.5,1.0,1.15,1.3")
     parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--remark", default="", help="a paragraph about this run for the report")
     args = parser.parse_args(argv)
     started, t0 = now(), time.time()
     cfg = PRESETS["doom"]
@@ -172,10 +173,18 @@ def main(argv: list[str] | None = None) -> None:
     main_eval = json.loads((run.path / f"{tau_name(cfg.temperature)}_eval.json").read_text())
     main_eval = main_eval["real_return"]
     round1 = json.loads((run.path / "controller_eval.json").read_text())["real_return"]
+    rounds = []
+    for k in range(1, cfg.rounds + 1):
+        name = f"controller{T.suffix(k)}"
+        key = f"{name}/rescored"
+        kept = [r[key] for r in read_metrics(run) if key in r]
+        real = json.loads((run.path / f"{name}_eval.json").read_text())["real_return"]
+        rounds.append({"round": k, "dream_rescored": max(kept), "real_return": real})
     metrics = {
         "dream_trained_real_return": main_eval,
         "dream_trained_tau": cfg.temperature,
         "round1_real_return": round1,
+        "rounds": rounds,
         "random_policy_real_return": spread(random_scores(args.episodes, 1, cfg.max_frames)),
         "random_data_policy_real_return": spread(random_scores(args.episodes, 10, cfg.max_frames)),
         "temperature_table": table,
@@ -218,14 +227,29 @@ def main(argv: list[str] | None = None) -> None:
             f"| {row['tau']:g} | {d['mean']:.0f} +- {d['std']:.0f} | {r['mean']:.0f} +- {r['std']:.0f} "
             f"| {p[0]} +- {p[1]} | {p[2]} +- {p[3]} |"
         )
+    round_lines = [
+        "| round | data M has seen | C's kept dream score | C in the real game (100 episodes) |",
+        "|---|---|---|---|",
+    ]
+    for r in rounds:
+        seen = "600 random rollouts" + (
+            f" + {r['round'] - 1} x {cfg.round_episodes} rollouts of C" if r["round"] > 1 else ""
+        )
+        real = r["real_return"]
+        round_lines.append(
+            f"| {r['round']} | {seen} | {r['dream_rescored']:.0f} | "
+            f"{real['mean']:.0f} +- {real['std']:.0f} |"
+        )
     stage_line = ", ".join(f"{k} {v:.0f} s" for k, v in stages.items())
     notes = [
+        "## Iterative training\n\n" + "\n".join(round_lines),
         "## Temperature table\n\n" + "\n".join(table_lines),
         f"Stage times: {stage_line}.",
         "![evolution and temperature table](ha_doom.png)",
         "Scores are frames survived (at most 2100), mean +- std over the same 100 fixed real episodes "
         "(seeds 1,000,000 + i) for every row; dream scores over 100 fixed dream scenarios.",
         "Scale: " + __doc__.split("Scale against the paper: ")[1].strip(),
+        *([args.remark] if args.remark else []),
     ]
     write_report(
         OUT / "ha_doom.md", record, "World Models on DoomTakeCover", rows, notes, reference="paper"

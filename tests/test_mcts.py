@@ -160,7 +160,7 @@ def reference_search(
     if cfg.gumbel:
         qc = _completed(root, discount, legal, cfg)
         score = np.maximum(-1e9, gumbel + root.logits + qc)
-        final = int(np.where(legal & (visits == table[cfg.simulations]), score, -np.inf).argmax())
+        final = int(np.where(legal & (visits == visits.max()), score, -np.inf).argmax())
     return visits, final
 
 
@@ -212,15 +212,14 @@ def test_sequential_halving_spends_exactly_its_budget(m: int, n: int) -> None:
     cfg = SearchConfig(simulations=n, gumbel=True, max_considered=m)
     result = mcts(model, State(z=z0), value, logits, cfg, np.random.default_rng(0))
     assert (result.visits.sum(axis=1) == n).all()
-    # Visits only go to the m sampled actions, and the phases halve them: the most visited
-    # actions end with the schedule's final count.
+    # Visits only go to the m sampled actions; the action played is one of the most visited.
     assert ((result.visits > 0).sum(axis=1) <= m).all()
     schedule = considered_visits(m, n)
     assert len(schedule) == n + 1
     counts = Counter(schedule[:n].tolist())
     assert counts[0] == min(m, n)
     for i in range(3):
-        assert result.visits[i, result.action[i]] == schedule[n]
+        assert result.visits[i, result.action[i]] == result.visits[i].max()
 
 
 def test_gumbel_finds_the_best_action_of_a_bandit_with_few_simulations() -> None:
@@ -276,3 +275,56 @@ def test_bad_inputs_get_clear_errors() -> None:
         )
     with pytest.raises(DreamlabError, match="at least 1 simulation"):
         SearchConfig(simulations=0)
+
+
+class TicTacToeModel:
+    """The exact game as a model: state = board (X +1, O -1) and the player to move; a winning
+    move pays its mover 1; an illegal move inside the tree loses (-1); after the end, nothing."""
+
+    def step(self, state: State, action: torch.Tensor) -> tuple[State, StepOut]:
+        from dreamlab.envs.tictactoe import winner
+
+        boards, me, over = state.z.clone(), state.extras["me"], state.extras["over"]
+        b = len(action)
+        reward = torch.zeros(b, dtype=torch.float64)
+        for i in range(b):
+            if over[i]:
+                continue
+            a = int(action[i])
+            if boards[i, a] != 0:
+                reward[i], over[i] = -1.0, True
+                continue
+            boards[i, a] = me[i]
+            if winner(tuple(int(x) for x in boards[i])) != 0:
+                reward[i], over[i] = 1.0, True
+            elif (boards[i] != 0).all():
+                over[i] = True
+        out = StepOut(
+            reward=reward,
+            cont=torch.ones(b, dtype=torch.float64),
+            extras={
+                "value": torch.zeros(b, dtype=torch.float64),
+                "policy_logits": torch.zeros(b, 9),
+            },
+        )
+        return State(z=boards, extras={"me": -me, "over": over.clone()}), out
+
+
+@pytest.mark.parametrize("gumbel", [False, True], ids=["puct", "gumbel"])
+def test_two_player_search_wins_and_blocks_on_the_exact_game(gumbel: bool) -> None:
+    # X to move can win at 2; O to move must block X's row at 2.
+    win = [1, 1, 0, -1, -1, 0, 0, 0, 0]
+    block = [1, 1, 0, -1, 0, 0, 0, 0, 0]
+    boards = torch.tensor([win, block], dtype=torch.float64)
+    state = State(
+        z=boards, extras={"me": torch.tensor([1.0, -1.0]), "over": torch.tensor([False, False])}
+    )
+    legal = (boards == 0).numpy()
+    cfg = SearchConfig(simulations=200, discount=1.0, two_player=True, gumbel=gumbel,
+                       noise_fraction=0.0, gumbel_scale=0.0)  # fmt: skip
+    result = mcts(
+        TicTacToeModel(), state, torch.zeros(2), torch.zeros(2, 9), cfg, np.random.default_rng(0),
+        legal=legal, temperature=0,
+    )  # fmt: skip
+    assert result.action.tolist() == [2, 2]
+    assert result.q[0, 2] == pytest.approx(1.0)  # winning at once is worth 1 to X

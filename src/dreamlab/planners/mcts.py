@@ -93,7 +93,8 @@ class SearchTree:
 
 def considered_visits(max_considered: int, simulations: int) -> np.ndarray:
     """Sequential halving's schedule: entry i is the visit count the root action chosen at
-    simulation i must already have; entry ``simulations`` is the count the final action has.
+    simulation i must already have (entry ``simulations`` is one past the budget). The action played
+    is the best-scoring of the most visited ones (as in mctx), not one with that last entry.
 
     With m actions and n simulations, each of log2(m) phases gives every remaining action
     max(1, n / (log2(m) * remaining)) visits, then halves the remaining actions.
@@ -479,7 +480,7 @@ def mcts(
                 qc[i],
             )
             _sigma(child, visits, qc[i], cfg.c_visit, cfg.c_scale, i, 0)
-            wanted = table[n_legal[i], cfg.simulations]
+            wanted = root_visits[i][legal_np[i]].max()
             score = np.maximum(-1e9, gumbel_noise[i] + root_l[i] + qc[i])
             score = np.where(legal_np[i] & (root_visits[i] == wanted), score, -np.inf)
             chosen[i] = int(score.argmax())

@@ -231,9 +231,14 @@ def main(argv: list[str] | None = None) -> None:
         "| round | data M has seen | C's kept dream score | C in the real game (100 episodes) |",
         "|---|---|---|---|",
     ]
+
+    def episodes(k: int) -> int:
+        meta = json.loads((run.path / f"data{T.suffix(k)}" / "metadata.json").read_text())
+        return int(meta["episodes"])
+
     for r in rounds:
-        seen = "600 random rollouts" + (
-            f" + {r['round'] - 1} x {cfg.round_episodes} rollouts of C" if r["round"] > 1 else ""
+        seen = f"{episodes(1)} random rollouts" + "".join(
+            f" + {episodes(k)} of C{k - 1}" for k in range(2, r["round"] + 1)
         )
         real = r["real_return"]
         round_lines.append(

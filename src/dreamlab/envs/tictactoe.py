@@ -71,7 +71,7 @@ def minimax_move(board: tuple[int, ...], rng: np.random.Generator) -> int:
 class TicTacToe(gymnasium.Env):
     """Two players, one env: the player to move is in ``info["to_play"]``."""
 
-    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012 (gymnasium declares it per instance)
+    metadata = {"render_modes": ["ansi", "rgb_array"]}  # noqa: RUF012 (gymnasium declares it per instance)
 
     def __init__(self, render_mode: str | None = None) -> None:
         self.observation_space = spaces.Box(0.0, 1.0, (27,), np.float32)
@@ -109,12 +109,22 @@ class TicTacToe(gymnasium.Env):
         self.done = won or all(x != 0 for x in self.board)
         return self._obs(), 1.0 if won else 0.0, self.done, False, self._info()
 
-    def render(self) -> str:
+    def render(self) -> Any:
+        """``ansi``: the board as text (X, O, .); ``rgb_array``: uint8 [48, 48, 3], X red, O blue."""
+        if self.render_mode == "rgb_array":
+            frame = np.full((48, 48, 3), 235, np.uint8)
+            frame[15:17, :] = frame[31:33, :] = frame[:, 15:17] = frame[:, 31:33] = 60
+            colours = {1: (200, 40, 40), -1: (40, 70, 200)}
+            for i, stone in enumerate(self.board):
+                if stone:
+                    r, c = divmod(i, 3)
+                    frame[16 * r + 4 : 16 * r + 13, 16 * c + 4 : 16 * c + 13] = colours[stone]
+            return frame
         marks = {1: "X", -1: "O", 0: "."}
         rows = ["".join(marks[self.board[3 * r + c]] for c in range(3)) for r in range(3)]
         return "\n".join(rows)
 
 
-def tictactoe() -> TicTacToe:
+def tictactoe(render_mode: str | None = None) -> TicTacToe:
     """The tic-tac-toe environment (registered as ``"tictactoe"``)."""
-    return TicTacToe()
+    return TicTacToe(render_mode=render_mode)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Game", "GameReplay", "TargetPlan"]
+__all__ = ["Game", "GameReplay", "TargetPlan", "replay_arrays", "replay_from_arrays"]
 
 
 class Game:
@@ -227,3 +227,39 @@ class GameReplay:
             positions=positions,
             weights=weights.astype(np.float32),
         )
+
+
+def replay_arrays(replay: GameReplay) -> dict[str, np.ndarray]:
+    """The finished games and priorities as flat arrays (unfinished games are dropped: a resumed
+    run starts fresh episodes)."""
+    games = [(g, p) for g, p in zip(replay.games, replay.priority, strict=True) if g.over]
+    out: dict[str, np.ndarray] = {"lengths": np.asarray([g.length for g, _ in games], np.int64)}
+    if not games:
+        return out
+    parts = [g.to_arrays() for g, _ in games]
+    for key in parts[0]:
+        out[key] = np.concatenate([p[key] for p in parts])
+    out["priority"] = np.concatenate([np.asarray(p, np.float64) for _, p in games])
+    return out
+
+
+def replay_from_arrays(flat: dict[str, np.ndarray], actions: int, alpha: float) -> GameReplay:
+    """Inverse of ``replay_arrays``."""
+    replay = GameReplay(actions, alpha)
+    o = m = 0
+    for i, length in enumerate(flat["lengths"].tolist()):
+        arrays = {
+            "obs": flat["obs"][o : o + length + 1],
+            "legal": flat["legal"][o : o + length + 1],
+            "action": flat["action"][m : m + length],
+            "reward": flat["reward"][m : m + length],
+            "policy": flat["policy"][m : m + length],
+            "value": flat["value"][m : m + length],
+            "flags": flat["flags"][2 * i : 2 * i + 2],
+        }
+        replay.games.append(Game.from_arrays(arrays))
+        replay.priority.append(flat["priority"][m : m + length].tolist())
+        o, m = o + length + 1, m + length
+    if replay.priority:
+        replay.max_priority = max(max(p) for p in replay.priority if p)
+    return replay

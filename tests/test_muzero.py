@@ -68,6 +68,23 @@ def test_an_unfinished_game_bootstraps_from_its_last_observation_and_masks_the_u
     np.testing.assert_array_equal(plan.reward_mask[0], [0, 1, 1, 0])
 
 
+def test_consistency_targets_are_the_real_next_observations_and_only_on_the_dynamics_side() -> None:
+    replay = GameReplay(actions=2)
+    _game(replay, [1.0, 1.0, 1.0], terminal=True)
+    plan = _plan_for(replay, t=1, unroll=3, td=1, discount=1.0, two=False)
+    # o_2 and o_3 (terminal) exist; o_4 does not.
+    np.testing.assert_array_equal(plan.next_obs[0, :, 0], [2.0, 3.0, 0.0])
+    np.testing.assert_array_equal(plan.next_obs_mask[0], [1, 1, 0])
+    net = MuZeroNet(obs_dim=2, actions=2, hidden=8, latent=4, support=3, consistency=True)
+    predicted = torch.rand(5, 4, requires_grad=True)
+    observed = torch.rand(5, 4, requires_grad=True)
+    loss = net.consistency_loss(predicted, observed)
+    assert loss.shape == (5,) and bool(((loss >= -1) & (loss <= 1)).all())
+    loss.sum().backward()
+    assert predicted.grad is not None and predicted.grad.abs().sum() > 0
+    assert observed.grad is None  # the observed side is a stop-gradient target
+
+
 def test_two_player_targets_flip_sign_every_ply() -> None:
     replay = GameReplay(actions=2)
     _game(replay, [0.0, 0.0, 1.0], terminal=True)  # the third move wins

@@ -146,6 +146,10 @@ def _build(name: str, kwargs: dict[str, Any]) -> gymnasium.Env:
     try:
         if name in ENVS:
             return ENVS[name].entry(**kwargs)
+        if name.startswith("dmc/"):
+            from dreamlab.envs.dmc import dmc  # dm_control loads only when asked for
+
+            return dmc(name[4:], **kwargs)
         # "module:Env-v0" ids import their module first, so they cannot be checked in advance.
         if ":" not in name and name not in gymnasium.registry:
             if name.startswith("ALE/"):
@@ -177,7 +181,8 @@ def make_env(
     seed: int | None = None,
     **kwargs: Any,
 ) -> gymnasium.Env:
-    """Build an environment by name: dreamlab's own (``env_names()``) or any gymnasium id.
+    """Build an environment by name: dreamlab's own (``env_names()``), a DeepMind Control Suite
+    task as ``dmc/<domain>_<task>`` (``dmc/cartpole_swingup``), or any gymnasium id.
 
     ``pixels=True`` renders with ``render_mode="rgb_array"`` and makes the observation the frame,
     uint8 [size, size, 3] (``PixelObservation``). ``seed`` resets the env once with that seed and seeds

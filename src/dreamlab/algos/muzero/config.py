@@ -34,6 +34,9 @@ class MuZeroConfig:
     """K, the steps the dynamics function is unrolled in training."""
     value_weight: float = 0.25
     """Weight of the value loss (the paper's 0.25 with Reanalyze)."""
+    consistency_weight: float = 0.0
+    """Weight of EfficientZero's consistency loss between g's latents and h of the real
+    observations (0: MuZero as published; Ye et al. 2021 use 2)."""
     # optimisation
     batch: int = 128
     lr: float = 3e-3

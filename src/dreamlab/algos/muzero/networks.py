@@ -4,6 +4,10 @@
     s_k, r_k = g(s_{k-1}, a)     next latent state and reward (categorical over h(x)'s support)
     p_k, v_k = f(s_k)            policy logits and value (categorical)
 
+With ``consistency`` on, two small heads serve EfficientZero's self-supervised consistency loss
+(Ye et al. 2021): a projector (latent -> hidden) applied to both sides and a predictor applied to the
+dynamics' side only, as in SimSiam.
+
 ``MuZeroNet`` is also a dreamlab ``WorldModel``: ``step`` returns the scalar reward, and the value
 and policy logits that tree search needs as StepOut extras.
 """
@@ -42,7 +46,13 @@ class MuZeroNet(nn.Module):
     """h, g and f as small MLPs over vector observations."""
 
     def __init__(
-        self, obs_dim: int, actions: int, hidden: int = 64, latent: int = 32, support: int = 20
+        self,
+        obs_dim: int,
+        actions: int,
+        hidden: int = 64,
+        latent: int = 32,
+        support: int = 20,
+        consistency: bool = False,
     ) -> None:
         super().__init__()
         self.actions, self.support = actions, support
@@ -52,6 +62,18 @@ class MuZeroNet(nn.Module):
         self.reward_head = _mlp(latent, hidden, bins)
         self.policy_head = _mlp(latent, hidden, actions)
         self.value_head = _mlp(latent, hidden, bins)
+        if consistency:
+            self.projector = _mlp(latent, hidden, hidden)
+            self.project_predictor = _mlp(hidden, hidden, hidden)
+
+    def consistency_loss(self, predicted: Tensor, observed: Tensor) -> Tensor:
+        """Negative cosine similarity [B] between the predictor's view of a dynamics latent
+        [B, D] and the projection of the latent encoded from the real observation [B, D]; the
+        observed side carries no gradient (SimSiam's stop-gradient keeps it from collapsing)."""
+        p = self.project_predictor(self.projector(predicted))
+        with torch.no_grad():
+            z = self.projector(observed)
+        return -F.cosine_similarity(p, z, dim=-1)
 
     def represent_obs(self, obs: Tensor) -> Tensor:
         """h: observations [B, D_obs] -> latent states [B, D]."""

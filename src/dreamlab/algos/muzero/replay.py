@@ -99,6 +99,8 @@ class TargetPlan:
     """
 
     obs: np.ndarray  # [B, D] o_t
+    next_obs: np.ndarray  # [B, K, D] o_{t+k} for k = 1..K (zeros where the game has none)
+    next_obs_mask: np.ndarray  # [B, K]
     actions: np.ndarray  # [B, K]
     partial: np.ndarray  # reward part of the value targets
     boot_weight: np.ndarray
@@ -164,6 +166,8 @@ class GameReplay:
         weights = weights / weights.max()
         k1, n_actions = unroll + 1, self.actions
         obs = np.stack([self.games[owner[i]].obs[step[i]] for i in pick])
+        next_obs = np.zeros((batch, unroll, obs.shape[1]), np.float32)
+        next_obs_mask = np.zeros((batch, unroll), np.float32)
         actions = rng.integers(0, n_actions, (batch, unroll))
         partial = np.zeros((batch, k1), np.float32)
         boot_weight = np.zeros((batch, k1), np.float32)
@@ -183,6 +187,8 @@ class GameReplay:
                 idx = t + k
                 if k < unroll and idx < length:
                     actions[row, k] = game.action[idx]
+                if k >= 1 and idx <= length:
+                    next_obs[row, k - 1], next_obs_mask[row, k - 1] = game.obs[idx], 1.0
                 if k >= 1:
                     if idx - 1 < length:
                         reward[row, k], reward_mask[row, k] = game.reward[idx - 1], 1.0
@@ -214,6 +220,8 @@ class GameReplay:
                     boot_obs.append(game.obs[end])
         return TargetPlan(
             obs=obs,
+            next_obs=next_obs,
+            next_obs_mask=next_obs_mask,
             actions=actions,
             partial=partial,
             boot_weight=boot_weight,

@@ -8,7 +8,9 @@ one sampled position t (Schrittwieser et al. 2020, Appendix G)::
     loss = sum_k w_k [ CE(r_k, r_target) + value_weight CE(v_k, z_target) + CE(p_k, pi_target) ]
 
 with w_0 = 1, w_k = 1/K for k >= 1, values and rewards two-hot over h(x)'s support, each position
-weighted by its importance weight. Priorities are |v_0 - z_0|.
+weighted by its importance weight. Priorities are |v_0 - z_0|. With ``consistency_weight`` > 0 the
+loss adds EfficientZero's term (Ye et al. 2021): sum_k w_k (-cos(P(s_k), sg(P'(h(o_{t+k}))))),
+which gives g a direct target where rewards alone say little (CartPole's are all 1).
 """
 
 from __future__ import annotations
@@ -70,7 +72,14 @@ def env_info(name: str) -> EnvInfo:
 
 def build_net(cfg: MuZeroConfig, info: EnvInfo) -> MuZeroNet:
     """The three networks for an environment."""
-    return MuZeroNet(info.obs_dim, info.actions, cfg.hidden, cfg.latent, cfg.support)
+    return MuZeroNet(
+        info.obs_dim,
+        info.actions,
+        cfg.hidden,
+        cfg.latent,
+        cfg.support,
+        consistency=cfg.consistency_weight > 0,
+    )
 
 
 def search_config(cfg: MuZeroConfig, info: EnvInfo, evaluation: bool = False) -> SearchConfig:
@@ -172,6 +181,13 @@ def learn(
     lv = _ce(v, value_target[:, 0]) * vmask[:, 0]
     lp = _ce(logits, pol_t[:, 0]) * pmask[:, 0]
     lr = torch.zeros_like(lv)
+    lc = torch.zeros_like(lv)
+    if cfg.consistency_weight > 0:
+        b, k_, d = plan.next_obs.shape
+        with torch.no_grad():
+            seen = net.represent_obs(torch.as_tensor(plan.next_obs).reshape(b * k_, d))
+            seen = seen.reshape(b, k_, -1)  # [B, K, latent]
+        seen_mask = torch.as_tensor(plan.next_obs_mask)
     for k in range(1, cfg.unroll + 1):
         s, r = net.recurrent(scale_gradient(s, 0.5), actions[:, k - 1])
         logits, v = net.predict(s)
@@ -179,7 +195,10 @@ def learn(
         lv = lv + w * _ce(v, value_target[:, k]) * vmask[:, k]
         lp = lp + w * _ce(logits, pol_t[:, k]) * pmask[:, k]
         lr = lr + w * _ce(r, reward_target[:, k]) * rmask[:, k]
-    per_row = lr + cfg.value_weight * lv + lp
+        if cfg.consistency_weight > 0:
+            term = net.consistency_loss(s, seen[:, k - 1]) * seen_mask[:, k - 1]
+            lc = lc + w * term
+    per_row = lr + cfg.value_weight * lv + lp + cfg.consistency_weight * lc
     loss = (per_row * torch.as_tensor(plan.weights)).mean()
     opt.zero_grad()
     loss.backward()
@@ -191,6 +210,7 @@ def learn(
         "train/value": lv.mean().item(),
         "train/policy": lp.mean().item(),
         "train/reward": lr.mean().item(),
+        "train/consistency": lc.mean().item(),
     }
     return losses, priorities
 

@@ -1,0 +1,1 @@
+"""DreamerV3 (Hafner et al., Nature 2025)."""

@@ -25,6 +25,7 @@ SYSTEMS: dict[str, str] = {
     "dyna": "dreamlab.algos.dyna",
     "world_models": "dreamlab.algos.ha_world_models",
     "muzero": "dreamlab.algos.muzero",
+    "dreamer": "dreamlab.algos.dreamer",
 }
 DEMO_SYSTEM = "dyna"
 

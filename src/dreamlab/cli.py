@@ -26,6 +26,7 @@ SYSTEMS: dict[str, str] = {
     "world_models": "dreamlab.algos.ha_world_models",
     "muzero": "dreamlab.algos.muzero",
     "dreamer": "dreamlab.algos.dreamer",
+    "ijepa": "dreamlab.algos.ijepa",
 }
 DEMO_SYSTEM = "dyna"
 
@@ -173,7 +174,11 @@ def _cmd_train(args: argparse.Namespace, rest: list[str]) -> None:
         cfg = resolve_preset(spec.presets, args.preset) if args.preset else spec.config()
         cfg = apply_overrides(cfg, rest)
         env = args.env or spec.default_env
-        make_env(env).close()  # fail on a bad environment before anything is written
+        if spec.datasets:
+            if env not in spec.datasets:
+                raise unknown_choice(f"{spec.name} data set", env, spec.datasets)
+        else:
+            make_env(env).close()  # fail on a bad environment before anything is written
         run = create_run(Path(args.runs), spec.name, env, config_to_dict(cfg), name=args.name)
     print(f"{'resuming' if args.resume else 'training'} {spec.name} on {env} in {run.path}")
     summary = spec.train(cfg, env, run, bool(args.resume))

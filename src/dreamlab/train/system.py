@@ -40,3 +40,6 @@ class SystemSpec:
     policy: PolicyFn | None = None
     demo: DemoFn | None = None
     dream: DreamFn | None = None
+    datasets: tuple[str, ...] = ()
+    """For systems that learn from a fixed data set rather than an environment: the names
+    ``--env`` accepts (nothing else is)."""

@@ -14,7 +14,7 @@ Needs ``dm_control`` (1.0.50 works with mujoco 3.x; mujoco 4 breaks it).
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -45,7 +45,7 @@ def dmc_tasks() -> list[str]:
 class DMCEnv(gymnasium.Env):
     """One DMC task; ``task`` is ``domain_task`` as listed by ``dmc_tasks()``."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}  # noqa: RUF012
 
     def __init__(
         self, task: str, render_mode: str | None = None, size: int = 64, camera: int = 0
@@ -87,7 +87,7 @@ class DMCEnv(gymnasium.Env):
         truncated = bool(ts.last() and not terminated)
         return self._obs(ts), float(ts.reward or 0.0), terminated, truncated, {}
 
-    def render(self) -> np.ndarray:  # type: ignore[override]
+    def render(self) -> np.ndarray:
         """The current frame, uint8 [size, size, 3]."""
         if self._camera is None:
             import mujoco

@@ -27,6 +27,7 @@ SYSTEMS: dict[str, str] = {
     "muzero": "dreamlab.algos.muzero",
     "dreamer": "dreamlab.algos.dreamer",
     "ijepa": "dreamlab.algos.ijepa",
+    "jepa_wm": "dreamlab.algos.jepa_wm",
 }
 DEMO_SYSTEM = "dyna"
 

@@ -28,6 +28,7 @@ SYSTEMS: dict[str, str] = {
     "dreamer": "dreamlab.algos.dreamer",
     "ijepa": "dreamlab.algos.ijepa",
     "jepa_wm": "dreamlab.algos.jepa_wm",
+    "vjepa": "dreamlab.algos.vjepa",
 }
 DEMO_SYSTEM = "dyna"
 

@@ -42,8 +42,13 @@ class IJEPAConfig:
     min_keep: int = 10
     """Fewest context patches an image may keep once the targets are removed."""
     # objective
+    objective: Literal["jepa", "mae"] = "jepa"
+    """``jepa``: predict the EMA target encoder's features of the target blocks (I-JEPA);
+    ``mae``: reconstruct their per-patch normalised pixels with the predictor as a light decoder
+    (the masked-autoencoder baseline; no target encoder, probes read the online encoder)."""
     loss: Literal["l2", "smooth_l1"] = "l2"
-    """The paper's (squared) L2, or the released code's smooth L1."""
+    """The paper's (squared) L2, or the released code's smooth L1 (``jepa`` only: ``mae`` uses
+    the MSE on pixels)."""
     ema_start: float = 0.996
     ema_end: float = 1.0
     # optimisation

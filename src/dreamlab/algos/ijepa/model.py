@@ -1,17 +1,22 @@
 """I-JEPA's networks: a small ViT context encoder, its EMA copy (the target encoder), and a narrow
 ViT predictor that fills in target blocks from the context; plus the loss and the EMA update.
 
+The transformer block, the predictor, the positional embeddings and the EMA live in the shared
+``dreamlab.nn.vit`` and ``dreamlab.nn.ema`` (V-JEPA uses them too); they are re-exported here.
+
 Shapes: B batch, P patches of the grid, Nc context patches, M target blocks, Nt patches per block,
-D encoder width, Dp predictor width.
+D encoder width, Dp predictor width, p patch side.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dreamlab.nn.ema import ema_momentum, ema_update
+from dreamlab.nn.vit import Block, Predictor, gather_tokens, sincos_2d, vit_init
 
 __all__ = [
     "Block",
@@ -20,6 +25,7 @@ __all__ = [
     "ema_momentum",
     "ema_update",
     "gather_tokens",
+    "patchify",
     "pixels",
     "prediction_loss",
     "sincos_2d",
@@ -32,57 +38,13 @@ def pixels(images: Tensor) -> Tensor:
     return images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def sincos_2d(h: int, w: int, dim: int) -> Tensor:
-    """Fixed 2D sine-cosine positional embeddings [h * w, dim] in raster order (MAE's recipe):
-    the first half of the features encodes the row, the second half the column."""
-    if dim % 4:
-        raise ValueError(f"sin-cos embeddings need a width divisible by 4, got {dim}")
-    freq = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
-
-    def axis(n: int) -> Tensor:
-        angle = torch.arange(n, dtype=torch.float64)[:, None] * freq  # [n, dim / 4]
-        return torch.cat([angle.sin(), angle.cos()], dim=1)  # [n, dim / 2]
-
-    rows = axis(h)[:, None, :].expand(h, w, dim // 2)
-    cols = axis(w)[None, :, :].expand(h, w, dim // 2)
-    return torch.cat([rows, cols], dim=-1).reshape(h * w, dim).float()
-
-
-def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
-    """Tokens [B, P, D] picked at patch indices [B, ...] -> [B, ..., D]."""
-    b, _, d = x.shape
-    flat = index.reshape(b, -1)  # [B, K]
-    picked = torch.gather(x, 1, flat[..., None].expand(-1, -1, d))  # [B, K, D]
-    return picked.reshape(*index.shape, d)
-
-
-def _init(module: nn.Module) -> None:
-    # ViT's usual initialisation: small truncated-normal weights, zero biases, unit LayerNorms.
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-
-
-class Block(nn.Module):
-    """A pre-norm transformer block: x + attention(LN(x)), then x + MLP(LN(x))."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.norm2 = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Tokens [B, N, D] -> [B, N, D]."""
-        y = self.norm1(x)
-        x = x + self.attn(y, y, y, need_weights=False)[0]
-        return x + self.mlp(self.norm2(x))
+def patchify(x: Tensor, patch: int) -> Tensor:
+    """Images [B, 3, H, W] -> patches [B, P, 3 * p * p] in raster order, each flattened channel
+    first (the layout of the patch embedding's kernel)."""
+    b, c, h, w = x.shape
+    gh, gw = h // patch, w // patch
+    cells = x.reshape(b, c, gh, patch, gw, patch).permute(0, 2, 4, 1, 3, 5)  # [B, gh, gw, 3, p, p]
+    return cells.reshape(b, gh * gw, c * patch * patch)
 
 
 class ViTEncoder(nn.Module):
@@ -103,7 +65,7 @@ class ViTEncoder(nn.Module):
         self.register_buffer("pos", sincos_2d(*self.grid, dim), persistent=False)
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
-        self.apply(_init)
+        self.apply(vit_init)
 
     @property
     def patches(self) -> int:
@@ -117,10 +79,7 @@ class ViTEncoder(nn.Module):
         if keep is None:
             tokens = self.embed(x).flatten(2).transpose(1, 2) + self.pos  # [B, P, D]
         else:
-            gh, gw = self.grid
-            cells = x.reshape(b, 3, gh, p, gw, p).permute(0, 2, 4, 1, 3, 5)  # [B, gh, gw, 3, p, p]
-            cells = cells.reshape(b, gh * gw, 3 * p * p)
-            kept = gather_tokens(cells, keep).reshape(-1, 3, p, p)  # [B * Nkeep, 3, p, p]
+            kept = gather_tokens(patchify(x, p), keep).reshape(-1, 3, p, p)  # [B * Nkeep, 3, p, p]
             tokens = self.embed(kept).reshape(b, keep.shape[1], self.dim) + self.pos[keep]
         for block in self.blocks:
             tokens = block(tokens)
@@ -129,47 +88,6 @@ class ViTEncoder(nn.Module):
     def encode(self, obs: Tensor) -> Tensor:
         """The ``Encoder`` contract: images [B, 3, H, W] -> tokens [B, P, D]."""
         return self(obs)
-
-
-class Predictor(nn.Module):
-    """The narrow ViT g_phi: from context tokens and the positions of one target block, predict
-    the target encoder's tokens of that block. Each block is predicted in its own sequence
-    (context + that block's mask tokens), so blocks never attend to each other."""
-
-    pos: Tensor  # fixed sin-cos embeddings [P, Dp], a buffer
-
-    def __init__(
-        self,
-        grid: tuple[int, int],
-        dim: int,
-        pred_dim: int,
-        depth: int,
-        heads: int,
-        mlp_ratio: float = 4.0,
-    ) -> None:
-        super().__init__()
-        self.inp = nn.Linear(dim, pred_dim)
-        self.mask_token = nn.Parameter(torch.zeros(pred_dim))
-        self.register_buffer("pos", sincos_2d(*grid, pred_dim), persistent=False)
-        self.blocks = nn.ModuleList(Block(pred_dim, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(pred_dim)
-        self.out = nn.Linear(pred_dim, dim)
-        self.apply(_init)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-
-    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor) -> Tensor:
-        """Context tokens [B, Nc, D] at patches [B, Nc], target patches [B, M, Nt]
-        -> predicted tokens [B, M, Nt, D]."""
-        b, m, nt = target_idx.shape
-        nc = context_idx.shape[1]
-        ctx = self.inp(context) + self.pos[context_idx]  # [B, Nc, Dp]
-        queries = self.mask_token + self.pos[target_idx]  # [B, M, Nt, Dp]
-        ctx = ctx[:, None].expand(b, m, nc, -1)  # the same context for every block
-        x = torch.cat([ctx, queries], dim=2).reshape(b * m, nc + nt, -1)  # [B * M, Nc + Nt, Dp]
-        for block in self.blocks:
-            x = block(x)
-        x = self.out(self.norm(x[:, nc:]))  # [B * M, Nt, D]
-        return x.reshape(b, m, nt, -1)
 
 
 def target_features(target_tokens: Tensor, target_idx: Tensor) -> Tensor:
@@ -193,20 +111,3 @@ def prediction_loss(
     if kind == "smooth_l1":
         return F.smooth_l1_loss(pred, target, beta=1.0)
     raise ValueError(f"unknown loss {kind!r}; choose l2 or smooth_l1")
-
-
-def ema_momentum(step: int, total: int, start: float = 0.996, end: float = 1.0) -> float:
-    """Momentum of the target encoder at update ``step`` of ``total``: linear from ``start``
-    (step 0) to ``end`` (step total - 1)."""
-    if total <= 1:
-        return end
-    frac = min(max(step / (total - 1), 0.0), 1.0)
-    return start + (end - start) * frac
-
-
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """theta_bar <- m theta_bar + (1 - m) theta: each target parameter moves (1 - m) of the way
-    to its online counterpart."""
-    for t, o in zip(target.parameters(), online.parameters(), strict=True):
-        t.lerp_(o, 1.0 - momentum)

@@ -14,6 +14,10 @@ The paper, and where each piece lives::
     linear evaluation on the target encoder's        eval.probes.linear_probe
     average-pooled tokens
 
+``objective="mae"`` trains the masked-autoencoder baseline instead (``mae.py``): the same encoder,
+masks, optimiser and steps, with the predictor decoding per-patch normalised pixels; there is no
+target encoder, so the probes read the online encoder.
+
 Deliberate deviations at this scale:
 
 - No image augmentation (the released code takes random resized crops of scale 0.3 to 1): a crop
@@ -38,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from dreamlab.algos.ijepa.config import IJEPAConfig
+from dreamlab.algos.ijepa.mae import mae_loss
 from dreamlab.algos.ijepa.masks import Masks, sample_masks
 from dreamlab.algos.ijepa.model import (
     Predictor,
@@ -117,11 +122,15 @@ def load_data(env_name: str, cfg: IJEPAConfig) -> ImageSplits:
 
 
 def build(cfg: IJEPAConfig) -> tuple[ViTEncoder, Predictor]:
-    """The context encoder f_theta and the predictor g_phi (the target encoder is a copy)."""
+    """The context encoder f_theta and the predictor g_phi (the target encoder is a copy); for
+    the ``mae`` objective the predictor is the pixel decoder, 3 * patch^2 outputs per patch.
+    The encoder is built first, so both objectives start from the same encoder weights."""
     encoder = ViTEncoder(cfg.image_size, cfg.patch, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
+    out_dim = 3 * cfg.patch**2 if cfg.objective == "mae" else None
     predictor = Predictor(
-        encoder.grid, cfg.width, cfg.pred_width, cfg.pred_depth, cfg.pred_heads, cfg.mlp_ratio
-    )
+        encoder.grid, cfg.width, cfg.pred_width, cfg.pred_depth, cfg.pred_heads, cfg.mlp_ratio,
+        out_dim,
+    )  # fmt: skip
     return encoder, predictor
 
 
@@ -216,14 +225,18 @@ def _save(
 
 
 def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
-    """Pretrain I-JEPA on ``env_name`` ("shapes" or "digits") for ``cfg.steps`` updates, then
-    probe the target encoder's frozen features; returns ``{"probe/<label>": accuracy, ...}``."""
+    """Pretrain I-JEPA (or, with ``objective="mae"``, the MAE baseline) on ``env_name``
+    ("shapes" or "digits") for ``cfg.steps`` updates, then probe the frozen features of the
+    target encoder (MAE: the encoder); returns ``{"probe/<label>": accuracy, ...}``."""
     torch.set_num_threads(cfg.threads)
     data = load_data(env_name, cfg)
     rng = seed_everything(cfg.seed)
     encoder, predictor = build(cfg)
-    target = copy.deepcopy(encoder).requires_grad_(False)
-    modules: dict[str, nn.Module] = {"encoder": encoder, "predictor": predictor, "target": target}
+    modules: dict[str, nn.Module] = {"encoder": encoder, "predictor": predictor}
+    target: ViTEncoder | None = None
+    if cfg.objective == "jepa":
+        target = copy.deepcopy(encoder).requires_grad_(False)
+        modules["target"] = target
     opt = _optimizer(cfg, [encoder, predictor])
     step, wall = 0, 0.0
     folder = run.checkpoints / "ijepa"
@@ -234,7 +247,8 @@ def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
         truncate_metrics(run, step)  # rows logged after the checkpoint are logged again
     images = torch.from_numpy(data.train)  # uint8 [N, S, S, 3]
     t0, saved_at = time.time() - wall, step
-    with MetricsLogger(run) as log, progress_bar(cfg.steps, f"I-JEPA on {env_name}") as bar:
+    title = "I-JEPA" if target is not None else "MAE"
+    with MetricsLogger(run) as log, progress_bar(cfg.steps, f"{title} on {env_name}") as bar:
         bar.advance(step)
         encoder.train()
         predictor.train()
@@ -249,35 +263,44 @@ def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
                 cfg.target_aspect, cfg.context_scale, cfg.min_keep,
             )  # fmt: skip
             # ---- update the context encoder and predictor, then the target encoder
-            loss, target_tokens = ijepa_loss(encoder, predictor, target, x, masks, cfg.loss)
+            if target is None:
+                loss, target_tokens = mae_loss(encoder, predictor, x, masks), None
+            else:
+                loss, target_tokens = ijepa_loss(encoder, predictor, target, x, masks, cfg.loss)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            ema_update(target, encoder, m)
+            if target is not None:
+                ema_update(target, encoder, m)
             step += 1
             bar.advance()
             # ---- log and save
             if step % cfg.log_every == 0 or step == cfg.steps:
                 bar.status(f"loss {loss.item():.4f}")
-                log.log(
-                    step,
-                    {
-                        "train/loss": loss.item(),
-                        "train/lr": lr,
-                        "train/ema_momentum": m,
-                        "train/context_patches": float(masks.context.shape[1]),
-                        "train/target_std": feature_std(target_tokens.mean(dim=1)),
-                    },
-                )
+                row = {
+                    "train/loss": loss.item(),
+                    "train/lr": lr,
+                    "train/context_patches": float(masks.context.shape[1]),
+                }
+                if target_tokens is not None:
+                    row["train/ema_momentum"] = m
+                    row["train/target_std"] = feature_std(target_tokens.mean(dim=1))
+                log.log(step, row)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 _save(run, modules, opt, rng, step, time.time() - t0)
                 saved_at = step
         if saved_at != step:
             _save(run, modules, opt, rng, step, time.time() - t0)
-        # ---- evaluate: probes on the frozen target encoder
-        results = probe_results(target, data, cfg)
+        train_minutes = (time.time() - t0) / 60
+        # ---- evaluate: probes on the frozen target encoder (MAE: the encoder)
+        results = probe_results(target if target is not None else encoder, data, cfg)
         log.log(step, {f"eval/{k}": v for k, v in results.items()})
-    summary = {"steps": step, "minutes": (time.time() - t0) / 60, **results}
+    summary = {
+        "steps": step,
+        "minutes": (time.time() - t0) / 60,
+        "train_minutes": train_minutes,
+        **results,
+    }
     atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2) + "\n")
     return results
 
@@ -286,7 +309,8 @@ def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
 
 
 def load_model(run: RunDir) -> tuple[ViTEncoder, IJEPAConfig, str]:
-    """The run's latest target encoder (the one I-JEPA evaluates), its config and its data set."""
+    """The run's latest target encoder (the one I-JEPA evaluates; for an ``mae`` run, the
+    encoder), its config and its data set."""
     _, saved = open_run(run.path)
     cfg = config_from_dict(IJEPAConfig, saved["config"])
     folder = run.checkpoints / "ijepa"
@@ -294,12 +318,14 @@ def load_model(run: RunDir) -> tuple[ViTEncoder, IJEPAConfig, str]:
         raise DreamlabError(f"{run.path} has no I-JEPA checkpoint yet: train it first")
     encoder, _ = build(cfg)
     ckpt = load_checkpoint(folder)
-    restore_state(ckpt.tensors, ckpt.meta, {"target": encoder})
+    probed = "target" if cfg.objective == "jepa" else "encoder"
+    restore_state(ckpt.tensors, ckpt.meta, {probed: encoder})
     return encoder.eval(), cfg, saved["env"]
 
 
 def evaluate(run: RunDir, episodes: int = 0) -> dict[str, Any]:
-    """``dreamlab eval RUN``: probes of the trained target encoder next to two baselines.
+    """``dreamlab eval RUN``: probes of the trained encoder (I-JEPA: the target encoder) next to
+    two baselines.
 
     ``eval/probe/<label>`` linear on pooled tokens, ``eval/attentive/<label>`` attentive on all
     tokens, ``eval/pixels/<label>`` linear on raw pixels, ``eval/random_init/<label>`` linear on an

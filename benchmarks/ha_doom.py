@@ -175,6 +175,13 @@ def record_pipeline(
         + ", ".join(f"round {k} {r['mean']:.0f} +- {r['std']:.0f}" for k, r in enumerate(rounds, 1))
         + ".",
         f"Stage times: {stage_line}.",
+        *[
+            f"Timed pipeline run, seed {r['seed']} (`{r['command']}`, its own run folder): last "
+            f"round {r['dream_trained_real_return']['mean']:.1f} +- "
+            f"{r['dream_trained_real_return']['std']:.1f} in the real game, whole pipeline "
+            f"{r['pipeline_wall_seconds']:.0f} s; see ha_doom_s{r['seed']}.md."
+            for r in metrics["pipeline_runs"]
+        ],
     ]
     write_report(
         OUT / f"{label}.md",
@@ -331,6 +338,13 @@ def main(argv: list[str] | None = None) -> None:
         "## Iterative training\n\n" + "\n".join(round_lines),
         "## Temperature table\n\n" + "\n".join(table_lines),
         f"Stage times: {stage_line}.",
+        *[
+            f"Timed pipeline run, seed {r['seed']} (`{r['command']}`, its own run folder): last "
+            f"round {r['dream_trained_real_return']['mean']:.1f} +- "
+            f"{r['dream_trained_real_return']['std']:.1f} in the real game, whole pipeline "
+            f"{r['pipeline_wall_seconds']:.0f} s; see ha_doom_s{r['seed']}.md."
+            for r in metrics["pipeline_runs"]
+        ],
         "![evolution and temperature table](ha_doom.png)",
         "Scores are frames survived (at most 2100), mean +- std over the same 100 fixed real episodes "
         "(seeds 1,000,000 + i) for every row; dream scores over 100 fixed dream scenarios.",

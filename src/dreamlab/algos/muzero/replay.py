@@ -23,9 +23,6 @@ import numpy as np
 
 __all__ = ["Game", "GameReplay", "TargetPlan", "replay_arrays", "replay_from_arrays"]
 
-PRIORITY_FLOOR = 0.05
-"""Priorities below this share of the mean priority count as this share when sampling."""
-
 
 class Game:
     """One game's arrays, grown as it is played."""
@@ -162,17 +159,11 @@ class GameReplay:
         """Draw B positions with probability p_i^alpha / sum p^alpha and build their targets."""
         owner = np.concatenate([np.full(len(p), g) for g, p in enumerate(self.priority)])
         step = np.concatenate([np.arange(len(p)) for p in self.priority])
-        raw = np.concatenate([np.asarray(q) for q in self.priority])
-        # A position whose value is already exact would get priority ~0 and, if ever drawn, an
-        # importance weight that swamps the batch: priorities are floored at 5% of their mean.
-        p = np.maximum(raw, PRIORITY_FLOOR * raw.mean()) ** self.alpha
+        p = np.concatenate([np.asarray(q) for q in self.priority]) ** self.alpha
         p = p / p.sum()
         pick = rng.choice(len(p), size=batch, p=p)
-        # (N P(i))^-beta has mean 1 under P when beta = 1; normalising by the batch mean keeps
-        # the loss on the unweighted scale (normalising by the max, as in Schaul et al., shrinks
-        # every update by the rarest position's weight: 10-30x here).
         weights = (len(p) * p[pick]) ** (-beta)
-        weights = weights / weights.mean()
+        weights = weights / weights.max()
         k1, n_actions = unroll + 1, self.actions
         obs = np.stack([self.games[owner[i]].obs[step[i]] for i in pick])
         next_obs = np.zeros((batch, unroll, obs.shape[1]), np.float32)

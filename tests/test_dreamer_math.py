@@ -342,3 +342,28 @@ def test_agc_scales_a_large_gradient_to_the_bound_and_leaves_a_small_one() -> No
     assert torch.equal(small.grad, torch.tensor([0.3, 0.4], dtype=F64))
     torch.testing.assert_close(zero.grad, torch.tensor([3e-4, 0.0, 0.0], dtype=F64))
     assert untouched.grad is None
+
+
+def test_fast_softmax_and_log_softmax_match_torch_with_gradients() -> None:
+    from dreamlab.algos.dreamer.math import log_softmax, softmax
+
+    for k in (4, 255):
+        x = (torch.randn(64, 8, k, dtype=torch.float64) * 5).requires_grad_()
+        w = torch.randn(64, 8, k, dtype=torch.float64)
+        for mine, ref in ((softmax, torch.softmax), (log_softmax, torch.log_softmax)):
+            a = mine(x)
+            (ga,) = torch.autograd.grad((a * w).sum(), x)
+            b = ref(x, -1)
+            (gb,) = torch.autograd.grad((b * w).sum(), x)
+            torch.testing.assert_close(a, b)
+            torch.testing.assert_close(ga, gb)
+
+
+def test_sample_categorical_draws_each_class_at_its_probability() -> None:
+    from dreamlab.algos.dreamer.math import sample_categorical
+
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3]).expand(200_000, 4)
+    idx = sample_categorical(probs, torch.Generator().manual_seed(0))
+    freq = torch.bincount(idx, minlength=4).float() / idx.numel()
+    assert freq[1] == 0  # a zero-probability class is never drawn
+    torch.testing.assert_close(freq, probs[0], atol=4e-3, rtol=0)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dreamlab.algos.dreamer.config import DreamerConfig
-from dreamlab.algos.dreamer.math import symlog, unimix_logits
+from dreamlab.algos.dreamer.math import sample_categorical, softmax, symlog, unimix_logits
 
 __all__ = [
     "RSSM",
@@ -104,8 +104,8 @@ class Latent:
 
 def _sample(logits: Tensor) -> Tensor:
     """One-hot samples [..., K] with straight-through gradients to the probabilities."""
-    probs = logits.softmax(-1)
-    index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+    probs = softmax(logits)
+    index = sample_categorical(probs.detach())
     onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
     return onehot + probs - probs.detach()
 

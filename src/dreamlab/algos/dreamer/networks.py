@@ -148,11 +148,14 @@ class RSSM(nn.Module):
         x = torch.cat(
             [self.in_deter(deter), self.in_stoch(stoch.flatten(1)), self.in_action(action)], -1
         )
-        x = x[:, None].expand(b, g, x.shape[-1])  # [B, G, 3 * hidden]
-        x = torch.cat([deter.reshape(b, g, -1), x], -1).reshape(
-            b, -1
-        )  # [B, deter + G * 3 * hidden]
-        x = F.silu(self.gru_norm(self.gru_hidden(x)))
+        # Block g reads its slice of h and the shared inputs x: the same map as gru_hidden on
+        # [h_g, x] per block, computed without copying x G times (one dense matmul for x).
+        w = self.gru_hidden.weight  # [G, deter / G + 3 * hidden, deter / G]
+        dg = deter.shape[1] // g
+        own = torch.einsum("bgi,gio->bgo", deter.reshape(b, g, dg), w[:, :dg])  # [B, G, deter / G]
+        shared = x @ w[:, dg:].permute(1, 0, 2).reshape(x.shape[-1], -1)  # [B, deter]
+        x = own.reshape(b, -1) + shared + self.gru_hidden.bias
+        x = F.silu(self.gru_norm(x))
         gates = self.gru_gates(x).reshape(b, g, 3, -1)  # [B, G, 3, deter / G]
         reset, cand, update = (gates[:, :, i].reshape(b, -1) for i in range(3))
         reset = torch.sigmoid(reset)

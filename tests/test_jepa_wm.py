@@ -30,6 +30,7 @@ from dreamlab.algos.jepa_wm.train import (
     evaluate,
     jepa_losses,
     make_dataset,
+    make_planner,
     plan_episodes,
     random_wall_for,
     train,
@@ -37,6 +38,7 @@ from dreamlab.algos.jepa_wm.train import (
 from dreamlab.cli import get_system
 from dreamlab.envs.two_rooms import TwoRoomsEnv, WallSpec, render_two_rooms
 from dreamlab.errors import DreamlabError
+from dreamlab.planners import ActionSpec, MPCAgent, shift_plan
 from dreamlab.planners import evaluate as evaluate_candidates
 from dreamlab.protocols import WorldModel
 from dreamlab.rollout import rollout
@@ -57,7 +59,9 @@ def _one_thread() -> Iterator[None]:
 
 def _model(cfg: JEPAWMConfig = DEBUG, seed: int = 0) -> JEPAWorldModel:
     torch.manual_seed(seed)
-    return build_model(cfg)
+    model = build_model(cfg)
+    assert isinstance(model, JEPAWorldModel)
+    return model
 
 
 # ----------------------------------------------------------------------------- loss terms
@@ -276,9 +280,49 @@ def test_a_planning_episode_on_the_fixed_wall_runs_end_to_end() -> None:
     assert result["plan_seconds_per_episode"] > 0 and result["seconds_per_replan"] > 0
 
 
+def test_later_plans_are_warm_started_with_fewer_iterations() -> None:
+    cfg = dataclasses.replace(DEBUG, plan_iterations=3, plan_warm_iterations=1, replan_every=2)
+    model = _model(cfg)
+    env = TwoRoomsEnv(random_wall=False, obs_mode="2ch")
+    obs, info = env.reset(seed=1)
+    objective = embedding_objective(model, info["goal_obs"])
+    agent = MPCAgent(
+        model=model,
+        planner=make_planner(cfg, torch.Generator().manual_seed(0)),
+        horizon=cfg.plan_horizon,
+        spec=ActionSpec.from_space(env.action_space),
+        objective=objective,
+        replan_every=cfg.replan_every,
+    )
+    _, carry = agent.act(obs)
+    first = carry.plan
+    assert first.costs_per_iteration.shape[0] == 3  # from scratch: plan_iterations
+    for _ in range(cfg.replan_every):
+        _, carry = agent.act(obs, carry)
+    assert carry.replans == 2
+    assert carry.plan.costs_per_iteration.shape[0] == 1  # warm-started: plan_warm_iterations
+    # The second search started from the first plan shifted by the two executed steps: its
+    # first candidate (the starting mean) is that shifted plan, whose cost it reports.
+    assert first.mean is not None
+    shifted = agent.spec.clip(shift_plan(first.mean, cfg.replan_every, agent.spec))
+    with torch.no_grad():
+        state = model.initial(torch.from_numpy(obs[None]))
+        start_cost = evaluate_candidates(model, state, shifted.unsqueeze(1), objective)[0, 0]
+    assert carry.plan.costs_per_iteration[0, 0] <= start_cost + 1e-5
+
+
 def test_the_system_is_registered_and_names_bad_environments() -> None:
     spec = get_system("jepa_wm")
-    assert spec.default_env == "two-rooms" and set(spec.presets) == {"tworooms", "debug"}
+    assert spec.default_env == "two-rooms"
+    assert set(spec.presets) == {
+        "tworooms",
+        "tworooms-pixel",
+        "tworooms-vjepa2ac",
+        "debug",
+        "debug-pixel",
+        "debug-vjepa2ac",
+    }
+    assert spec.presets["tworooms"].replan_every == 4
     assert random_wall_for(DEBUG, "two-rooms") and not random_wall_for(DEBUG, "two-rooms-fixed")
     with pytest.raises(DreamlabError, match="unknown jepa_wm environment"):
         random_wall_for(DEBUG, "CartPole-v1")

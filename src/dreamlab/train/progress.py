@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-__all__ = ["progress_bar", "track"]
+__all__ = ["ProgressBar", "progress_bar", "track"]
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ class _RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.1f}/s", style="cyan")
 
 
-class _Bar:
+class ProgressBar:
     """A handle to one bar: ``advance`` it and set a short status text of live metrics."""
 
     def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
@@ -62,10 +62,12 @@ class _Bar:
 
 
 @contextmanager
-def progress_bar(total: float, description: str, enabled: bool | None = None) -> Iterator[_Bar]:
+def progress_bar(
+    total: float, description: str, enabled: bool | None = None
+) -> Iterator[ProgressBar]:
     """A bar of ``total`` units with rate and ETA: ``with progress_bar(n, "train") as bar: bar.advance()``."""
     if not _enabled(enabled):
-        yield _Bar(None, None)
+        yield ProgressBar(None, None)
         return
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -79,7 +81,7 @@ def progress_bar(total: float, description: str, enabled: bool | None = None) ->
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(description, total=total, status="")
-        bar = _Bar(progress, task)
+        bar = ProgressBar(progress, task)
         yield bar
 
 

@@ -10,9 +10,13 @@ The paper, and where each piece lives::
     s^_y(i) = g_phi(s_x, mask tokens + pos(B_i))     model.Predictor
     loss = 1/M sum_i sum_{j in B_i} D(s^_yj, s_yj)  model.prediction_loss: squared L2, as a
                                                      mean over elements, or smooth L1
-    theta_bar <- m theta_bar + (1 - m) theta         model.ema_update, m = model.ema_momentum
+    theta_bar <- m theta_bar + (1 - m) theta         model.ema_update
+    m linear 0.996 -> 1, lr warm-up then cosine      train.jepa_loop (JEPALoop.schedule)
     linear evaluation on the target encoder's        eval.probes.linear_probe
     average-pooled tokens
+
+The run's bookkeeping (resume, logging, checkpoints, summary) is the shared ``JEPALoop``; what
+follows is the data, the masks and the loss.
 
 ``objective="mae"`` trains the masked-autoencoder baseline instead (``mae.py``): the same encoder,
 masks, optimiser and steps, with the predictor decoding per-patch normalised pixels; there is no
@@ -31,9 +35,6 @@ Deliberate deviations at this scale:
 from __future__ import annotations
 
 import copy
-import json
-import math
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,7 +48,6 @@ from dreamlab.algos.ijepa.masks import Masks, sample_masks
 from dreamlab.algos.ijepa.model import (
     Predictor,
     ViTEncoder,
-    ema_momentum,
     ema_update,
     pixels,
     prediction_loss,
@@ -56,13 +56,12 @@ from dreamlab.algos.ijepa.model import (
 from dreamlab.data.shapes import digits, make_shapes
 from dreamlab.errors import DreamlabError, unknown_choice
 from dreamlab.eval.probes import attentive_probe, feature_std, linear_probe
-from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint
 from dreamlab.train.config import config_from_dict
-from dreamlab.train.files import atomic_write_text
-from dreamlab.train.progress import progress_bar
-from dreamlab.train.run import MetricsLogger, RunDir, open_run, truncate_metrics
-from dreamlab.train.seeding import numpy_rng_state, restore_numpy_rng, seed_everything
-from dreamlab.train.torch_state import checkpoint_state, restore_state
+from dreamlab.train.jepa_loop import JEPALoop, encode_in_batches, jepa_adamw, linear_probes, lr_at
+from dreamlab.train.run import RunDir, open_run
+from dreamlab.train.seeding import seed_everything
+from dreamlab.train.torch_state import restore_state
 
 __all__ = [
     "DATASETS",
@@ -151,39 +150,12 @@ def ijepa_loss(
     return prediction_loss(pred, s_y, kind), target_tokens
 
 
-def lr_at(step: int, cfg: IJEPAConfig) -> float:
-    """Linear warm-up from ``lr_start`` to ``lr`` over ``warmup_steps``, then a cosine to ``lr_end``
-    at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr_start + (cfg.lr - cfg.lr_start) * step / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(cfg.steps - 1 - cfg.warmup_steps, 1)
-    return cfg.lr_end + 0.5 * (cfg.lr - cfg.lr_end) * (1 + math.cos(math.pi * min(frac, 1.0)))
-
-
-def _optimizer(cfg: IJEPAConfig, modules: list[nn.Module]) -> torch.optim.AdamW:
-    # Weight decay on weight matrices and kernels only; biases, norms and the mask token are exempt.
-    params = [p for m in modules for p in m.parameters()]
-    decay = [p for p in params if p.ndim >= 2]
-    rest = [p for p in params if p.ndim < 2]
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": rest, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.lr_start)
-
-
 # ----------------------------------------------------------------------------- probes
 
 
-@torch.inference_mode()
 def encode_tokens(encoder: ViTEncoder, images: np.ndarray, batch: int = 256) -> Tensor:
     """Frozen tokens [N, P, D] of uint8 images [N, S, S, 3], computed in batches."""
-    encoder.eval()
-    out = [
-        encoder(pixels(torch.from_numpy(images[i : i + batch])))
-        for i in range(0, len(images), batch)
-    ]
-    return torch.cat(out)
+    return encode_in_batches(encoder, images, pixels, batch)
 
 
 def probe_results(encoder: ViTEncoder, data: ImageSplits, cfg: IJEPAConfig) -> dict[str, float]:
@@ -191,37 +163,16 @@ def probe_results(encoder: ViTEncoder, data: ImageSplits, cfg: IJEPAConfig) -> d
     ``probe/feature_std`` of the test features (~0 means a collapsed encoder)."""
     train_x = encode_tokens(encoder, data.train).mean(dim=1)  # [N, D]
     test_x = encode_tokens(encoder, data.test).mean(dim=1)
-    results = {
-        f"probe/{name}": linear_probe(
-            train_x,
-            torch.from_numpy(data.train_labels[name]),
-            test_x,
-            torch.from_numpy(data.test_labels[name]),
-            epochs=cfg.probe_epochs,
-            lr=cfg.probe_lr,
-            seed=cfg.seed,
-        )
-        for name in data.train_labels
-    }
+    accuracy = linear_probes(
+        train_x, data.train_labels, test_x, data.test_labels, cfg.probe_epochs, cfg.probe_lr,
+        cfg.seed,
+    )  # fmt: skip
+    results = {f"probe/{name}": value for name, value in accuracy.items()}
     results["probe/feature_std"] = feature_std(test_x)
     return results
 
 
 # ----------------------------------------------------------------------------- the run
-
-
-def _save(
-    run: RunDir,
-    modules: dict[str, nn.Module],
-    opt: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    step: int,
-    wall: float,
-) -> None:
-    state, meta = checkpoint_state(modules, {"opt": opt})
-    tensors: dict[str, Tensor | np.ndarray] = dict(state)
-    meta.update({"rng": numpy_rng_state(rng), "wall": wall})
-    save_checkpoint(run.checkpoints / "ijepa", step, tensors, meta, keep=1)
 
 
 def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
@@ -237,26 +188,17 @@ def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
     if cfg.objective == "jepa":
         target = copy.deepcopy(encoder).requires_grad_(False)
         modules["target"] = target
-    opt = _optimizer(cfg, [encoder, predictor])
-    step, wall = 0, 0.0
-    folder = run.checkpoints / "ijepa"
-    if resume and latest_checkpoint(folder) is not None:
-        ckpt = load_checkpoint(folder)
-        restore_state(ckpt.tensors, ckpt.meta, modules, {"opt": opt})
-        rng, step, wall = restore_numpy_rng(ckpt.meta["rng"]), ckpt.step, ckpt.meta["wall"]
-        truncate_metrics(run, step)  # rows logged after the checkpoint are logged again
+    opt = jepa_adamw(cfg, [encoder, predictor])
+    loop = JEPALoop(run, "ijepa", modules, opt, rng, cfg, resume)
+    rng = loop.rng  # a resumed run continues the checkpoint's draws
     images = torch.from_numpy(data.train)  # uint8 [N, S, S, 3]
-    t0, saved_at = time.time() - wall, step
     title = "I-JEPA" if target is not None else "MAE"
-    with MetricsLogger(run) as log, progress_bar(cfg.steps, f"{title} on {env_name}") as bar:
-        bar.advance(step)
+    with loop.running(f"{title} on {env_name}"):
         encoder.train()
         predictor.train()
-        while step < cfg.steps:
+        while loop.step < cfg.steps:
             # ---- sample a batch and its masks
-            lr, m = lr_at(step, cfg), ema_momentum(step, cfg.steps, cfg.ema_start, cfg.ema_end)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            lr, m = loop.schedule()
             x = pixels(images[torch.from_numpy(rng.integers(0, len(images), cfg.batch))])
             masks = sample_masks(
                 rng, encoder.grid, cfg.batch, cfg.n_targets, cfg.target_scale,
@@ -272,11 +214,9 @@ def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
             opt.step()
             if target is not None:
                 ema_update(target, encoder, m)
-            step += 1
-            bar.advance()
+            loop.advance()
             # ---- log and save
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                bar.status(f"loss {loss.item():.4f}")
+            if loop.log_due():
                 row = {
                     "train/loss": loss.item(),
                     "train/lr": lr,
@@ -285,24 +225,11 @@ def train(cfg: IJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
                 if target_tokens is not None:
                     row["train/ema_momentum"] = m
                     row["train/target_std"] = feature_std(target_tokens.mean(dim=1))
-                log.log(step, row)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                _save(run, modules, opt, rng, step, time.time() - t0)
-                saved_at = step
-        if saved_at != step:
-            _save(run, modules, opt, rng, step, time.time() - t0)
-        train_minutes = (time.time() - t0) / 60
+                loop.log(row)
+            loop.save_if_due()
+        loop.end_training()
         # ---- evaluate: probes on the frozen target encoder (MAE: the encoder)
-        results = probe_results(target if target is not None else encoder, data, cfg)
-        log.log(step, {f"eval/{k}": v for k, v in results.items()})
-    summary = {
-        "steps": step,
-        "minutes": (time.time() - t0) / 60,
-        "train_minutes": train_minutes,
-        **results,
-    }
-    atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return results
+        return loop.finish(probe_results(target if target is not None else encoder, data, cfg))
 
 
 # ----------------------------------------------------------------------------- evaluation

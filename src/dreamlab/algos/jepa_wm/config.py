@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = ["PRESETS", "JEPAWMConfig"]
@@ -12,6 +12,16 @@ __all__ = ["PRESETS", "JEPAWMConfig"]
 class JEPAWMConfig:
     """Everything that shapes a JEPA world-model run (defaults: the ``tworooms`` preset)."""
 
+    recipe: Literal["eb_jepa", "pixel", "vjepa2_ac"] = "eb_jepa"
+    """The model: eb_jepa (embeddings), pixel (its pixel-space baseline) or vjepa2_ac.
+
+    ``eb_jepa``: Impala encoder + GRU predictor trained end to end on embeddings with VICReg
+    and inverse-dynamics terms, planned on embedding distances. ``pixel``: the baseline of the
+    same size that predicts pixels: the same encoder and predictor with a frame decoder instead
+    of the inverse-dynamics head, trained to reconstruct the current and predicted frames,
+    planned on the pixel distance of decoded frames to the goal frame. ``vjepa2_ac``: a ViT
+    pretrained in the run with V-JEPA's objective, then frozen, and a block-causal transformer
+    over frame tokens and action tokens (teacher-forced + rollout L1), planned on token L1."""
     # data: random walks of generate_two_rooms, made once per run from data_seed
     trajectories: int = 3000
     """Random-walk trajectories to train on (each with its own wall when ``random_wall``)."""
@@ -42,6 +52,56 @@ class JEPAWMConfig:
     """Hidden width of the predictor."""
     idm_hidden: int = 64
     """Hidden width of the inverse-dynamics head (a_t from e_t and e_{t+1})."""
+    decoder_channels: tuple[int, ...] = (32, 16, 8)
+    """Pixel baseline: decoder channels per doubling stage, one per encoder stage.
+
+    From the smallest feature map up; the defaults make 229,080 parameters in all, against the
+    EB-JEPA model's 205,618."""
+    pixel_pred_fraction: float = 0.25
+    """Pixel baseline: fraction of the k-step predictions decoded per update (at random).
+
+    An unbiased estimate of the same prediction loss: decoding all 3,200 predicted frames of a
+    batch would take more time than the encoder and push training past an hour on one core."""
+    # vjepa2_ac: the frame encoder, pretrained with V-JEPA's objective, then frozen
+    encoder_steps: int = 4000
+    """V-JEPA 2-AC: V-JEPA updates of the encoder before it is frozen.
+
+    They come before the predictor's ``steps``, in the same step counter."""
+    encoder_batch: int = 16
+    """V-JEPA 2-AC: clips per V-JEPA update."""
+    encoder_lr: float = 5e-4
+    """V-JEPA 2-AC: AdamW's learning rate for the encoder, after a 100-step linear warm-up."""
+    patch: int = 4
+    """V-JEPA 2-AC: patch side of the ViT in pixels of the prepared frame (32 / 4: 8 x 8)."""
+    vit_width: int = 64
+    """V-JEPA 2-AC: D, the ViT's token width (divisible by 8 and by ``vit_heads``)."""
+    vit_depth: int = 3
+    vit_heads: int = 4
+    vit_clip: int = 4
+    """V-JEPA 2-AC: frames per V-JEPA pretraining clip (windows of the random walks)."""
+    mask_pred_width: int = 32
+    """V-JEPA 2-AC: width of V-JEPA's mask predictor (divisible by 8), for pretraining only."""
+    mask_pred_depth: int = 2
+    # vjepa2_ac: the action-conditioned predictor
+    ac_pool: int = 2
+    """V-JEPA 2-AC: a frame's patch tokens are average-pooled to ac_pool x ac_pool tokens."""
+    ac_width: int = 48
+    """V-JEPA 2-AC: width of the block-causal predictor (divisible by 4 and by ``ac_heads``)."""
+    ac_depth: int = 2
+    ac_heads: int = 4
+    ac_window: int = 0
+    """V-JEPA 2-AC: W, frames a frame attends to in training (0: all earlier frames, the paper's).
+
+    A frame's tokens attend to the tokens of its own and the W - 1 previous frames."""
+    ac_memory: int = 1
+    """V-JEPA 2-AC: M, earlier imagined frames the predictor attends to while planning.
+
+    Their tokens ride in the state (at most trajectory_length - 1). Each imagined step attends to
+    the current and M earlier frames; M = 1 keeps the 200 x 40 imagined steps of an MPPI
+    iteration at ~0.3 s of one core, and the first M + 1 imagined steps are exactly the
+    teacher-forced predictions."""
+    ac_rollout_steps: int = 2
+    """V-JEPA 2-AC: autoregressive steps of the rollout loss from a sequence's first frame."""
     # loss: L = pred + var * L_var + cov * L_cov + time * L_time + idm * L_idm
     rollout_steps: int = 8
     """K: the prediction loss rolls the predictor K steps from every frame (capped at T - 1)."""
@@ -77,11 +137,26 @@ class JEPAWMConfig:
     plan_elites: int = 20
     """Only the lowest-cost candidates get weight in MPPI's update."""
     plan_iterations: int = 10
-    """MPPI refinement iterations per plan (EB-JEPA: 20)."""
+    """MPPI refinement iterations of an episode's first plan (EB-JEPA: 20 on every plan)."""
+    plan_warm_iterations: int = 2
+    """MPPI iterations of every later plan of an episode, which is warm-started.
+
+    It starts from the previous plan shifted by the steps executed since (the MPC agent's warm
+    start), so it only has to refine it."""
     plan_horizon: int = 40
     """H: imagined steps per plan (EB-JEPA: 90; 40 steps move up to 80 px here)."""
-    replan_every: int = 1
-    """Execute this many actions of each plan before planning again."""
+    replan_every: int = 4
+    """Execute this many actions of each plan before planning again (EB-JEPA: 1).
+
+    Why 4, with 2 warm iterations: with the ``tworooms`` model a plan of 10 iterations of 200
+    candidates over 40 steps costs ~0.4-0.6 s of one core, so replanning every step of a
+    200-step episode would take 80-120 s. Replanning every 4 steps, each plan after the first
+    warm-started with 2 iterations (~0.1 s), costs at most ~0.6 + 49 x 0.11 = ~6 s per 200-step
+    episode, under a 10 s budget; successful episodes end earlier. Between plans the dot moves
+    at most 8 px along the previous plan, which the next one corrects. The same settings cost
+    the pixel baseline ~10x as much (it decodes all 8,000 imagined frames of an iteration) and
+    V-JEPA 2-AC ~7x (a transformer step with memory per imagined frame): about 1.5 and 1 minute
+    per 200-step episode that does not reach the goal."""
     plan_cost: Literal["sum", "last"] = "sum"
     """Sum the embedding distance to the goal over the imagined steps, or take the last one only."""
     plan_temperature: float = 0.1
@@ -102,28 +177,54 @@ class JEPAWMConfig:
     """torch threads: small networks are fastest on one."""
 
 
+_DEBUG = JEPAWMConfig(
+    trajectories=64,
+    trajectory_length=6,
+    image_size=16,
+    channels=(4, 8),
+    res_blocks=1,
+    embed_dim=16,
+    predictor_hidden=16,
+    idm_hidden=16,
+    decoder_channels=(8, 4),
+    rollout_steps=3,
+    batch=8,
+    steps=20,
+    plan_samples=16,
+    plan_elites=4,
+    plan_iterations=2,
+    plan_warm_iterations=1,
+    plan_horizon=4,
+    replan_every=2,
+    max_episode_steps=6,
+    eval_episodes=1,
+    log_every=10,
+    checkpoint_every=10,
+)
+
 PRESETS: dict[str, JEPAWMConfig] = {
     "tworooms": JEPAWMConfig(),
-    "debug": JEPAWMConfig(
-        trajectories=64,
-        trajectory_length=6,
-        image_size=16,
-        channels=(4, 8),
-        res_blocks=1,
-        embed_dim=16,
-        predictor_hidden=16,
-        idm_hidden=16,
-        rollout_steps=3,
-        batch=8,
-        steps=20,
-        plan_samples=16,
-        plan_elites=4,
-        plan_iterations=2,
-        plan_horizon=4,
-        replan_every=2,
-        max_episode_steps=6,
-        eval_episodes=1,
-        log_every=10,
-        checkpoint_every=10,
+    "tworooms-pixel": JEPAWMConfig(recipe="pixel"),
+    "tworooms-vjepa2ac": JEPAWMConfig(recipe="vjepa2_ac"),
+    "debug": _DEBUG,
+    "debug-pixel": replace(_DEBUG, recipe="pixel"),
+    "debug-vjepa2ac": replace(
+        _DEBUG,
+        recipe="vjepa2_ac",
+        steps=10,
+        encoder_steps=10,
+        encoder_batch=4,
+        patch=4,
+        vit_width=16,
+        vit_depth=1,
+        vit_heads=2,
+        vit_clip=3,
+        mask_pred_width=8,
+        mask_pred_depth=1,
+        ac_pool=2,
+        ac_width=16,
+        ac_depth=1,
+        ac_heads=2,
+        ac_rollout_steps=2,
     ),
 }

@@ -1,5 +1,6 @@
 """The action-conditioned JEPA world model: an Impala-style encoder, a predictor of the next
-embedding, an inverse-dynamics head, and the loss terms of its training objective.
+embedding, an inverse-dynamics head, and the loss terms of its training objective; and its
+pixel-space baseline, the same encoder and predictor with a frame decoder.
 
 Shapes: B batch, T time, K rollout steps, N samples of a statistic, D embedding size, A action
 size (2), C/S channels and side of the encoder's input.
@@ -18,11 +19,13 @@ from dreamlab.errors import DreamlabError
 from dreamlab.types import State, StepOut
 
 __all__ = [
+    "FrameDecoder",
     "GRUPredictor",
     "ImpalaEncoder",
     "InverseDynamics",
     "JEPAWorldModel",
     "MLPPredictor",
+    "PixelWorldModel",
     "covariance_loss",
     "idm_loss",
     "multi_step_predictions",
@@ -177,7 +180,65 @@ class InverseDynamics(nn.Module):
         return self.net(torch.cat([e, e_next], dim=-1))
 
 
-class JEPAWorldModel(nn.Module):
+class _LatentDynamics(nn.Module):
+    """What the JEPA model and its pixel baseline share: the Impala encoder, the predictor of the
+    next latent and the WorldModel methods around them (``State.z`` is the latent [B, D])."""
+
+    def __init__(
+        self,
+        obs_mode: str,
+        image_size: int,
+        channels: tuple[int, ...],
+        res_blocks: int,
+        embed_dim: int,
+        predictor: str,
+        predictor_hidden: int,
+    ) -> None:
+        super().__init__()
+        if obs_mode not in ("2ch", "rgb"):
+            raise DreamlabError(f"obs_mode must be '2ch' or 'rgb', got {obs_mode!r}")
+        if image_size not in (16, 32, 64):
+            raise DreamlabError(f"image_size must be 16, 32 or 64, got {image_size}")
+        self.obs_mode, self.image_size, self.embed_dim = obs_mode, image_size, embed_dim
+        self.in_channels = 2 if obs_mode == "2ch" else 3
+        self.encoder = ImpalaEncoder(self.in_channels, image_size, channels, res_blocks, embed_dim)
+        self.predictor: nn.Module
+        if predictor == "gru":
+            self.predictor = GRUPredictor(embed_dim, ACTION_DIM, predictor_hidden)
+        elif predictor == "mlp":
+            self.predictor = MLPPredictor(embed_dim, ACTION_DIM, predictor_hidden)
+        else:
+            raise DreamlabError(f"predictor must be 'gru' or 'mlp', got {predictor!r}")
+
+    def encode(self, obs: Tensor) -> Tensor:
+        """Frames [B, ...] (uint8 from the env or prepared, or float prepared in [0, 1]) -> [B, D]."""
+        if obs.dtype == torch.uint8:
+            x = prepare_frames(obs, self.obs_mode, self.image_size).float() / 255.0
+        else:
+            x = obs.float()
+        return self.encoder(x)
+
+    def predict(self, e: Tensor, action: Tensor) -> Tensor:
+        """The next latent [N, D] of latents [N, D] under actions [N, 2]."""
+        return self.predictor(e, clip_action(action.to(e.dtype)))
+
+    # the WorldModel contract
+    def initial(self, obs: Tensor) -> State:
+        """Encode frames [B, ...] into states with z = latent [B, D]."""
+        return State(z=self.encode(obs))
+
+    def step(self, state: State, action: Tensor) -> tuple[State, StepOut]:
+        """One imagined step: z [B, D] -> z' [B, D]; reward 0 and cont 1, each [B]."""
+        z = self.predict(state.z, action)
+        zeros = torch.zeros(state.batch_size, dtype=z.dtype, device=z.device)
+        return State(z=z), StepOut(reward=zeros, cont=zeros + 1)
+
+    def observe(self, state: State, action: Tensor, obs: Tensor) -> State:
+        """No belief is kept: the new frame's latent replaces the state."""
+        return self.initial(obs)
+
+
+class JEPAWorldModel(_LatentDynamics):
     """Encoder, predictor and inverse-dynamics head; a dreamlab ``WorldModel``.
 
     ``State.z`` is the embedding [B, D]. ``initial`` encodes frames (the environment's uint8
@@ -197,53 +258,83 @@ class JEPAWorldModel(nn.Module):
         predictor_hidden: int,
         idm_hidden: int,
     ) -> None:
-        super().__init__()
-        if obs_mode not in ("2ch", "rgb"):
-            raise DreamlabError(f"obs_mode must be '2ch' or 'rgb', got {obs_mode!r}")
-        if image_size not in (16, 32, 64):
-            raise DreamlabError(f"image_size must be 16, 32 or 64, got {image_size}")
-        self.obs_mode, self.image_size, self.embed_dim = obs_mode, image_size, embed_dim
-        in_channels = 2 if obs_mode == "2ch" else 3
-        self.encoder = ImpalaEncoder(in_channels, image_size, channels, res_blocks, embed_dim)
-        self.predictor: nn.Module
-        if predictor == "gru":
-            self.predictor = GRUPredictor(embed_dim, ACTION_DIM, predictor_hidden)
-        elif predictor == "mlp":
-            self.predictor = MLPPredictor(embed_dim, ACTION_DIM, predictor_hidden)
-        else:
-            raise DreamlabError(f"predictor must be 'gru' or 'mlp', got {predictor!r}")
+        super().__init__(
+            obs_mode, image_size, channels, res_blocks, embed_dim, predictor, predictor_hidden
+        )
         self.idm = InverseDynamics(embed_dim, idm_hidden, ACTION_DIM)
-
-    def encode(self, obs: Tensor) -> Tensor:
-        """Frames [B, ...] (uint8 from the env or prepared, or float prepared in [0, 1]) -> [B, D]."""
-        if obs.dtype == torch.uint8:
-            x = prepare_frames(obs, self.obs_mode, self.image_size).float() / 255.0
-        else:
-            x = obs.float()
-        return self.encoder(x)
-
-    def predict(self, e: Tensor, action: Tensor) -> Tensor:
-        """The next embedding [N, D] of embeddings [N, D] under actions [N, 2]."""
-        return self.predictor(e, clip_action(action.to(e.dtype)))
-
-    # the WorldModel contract
-    def initial(self, obs: Tensor) -> State:
-        """Encode frames [B, ...] into states with z = embedding [B, D]."""
-        return State(z=self.encode(obs))
-
-    def step(self, state: State, action: Tensor) -> tuple[State, StepOut]:
-        """One imagined step: z [B, D] -> z' [B, D]; reward 0 and cont 1, each [B]."""
-        z = self.predict(state.z, action)
-        zeros = torch.zeros(state.batch_size, dtype=z.dtype, device=z.device)
-        return State(z=z), StepOut(reward=zeros, cont=zeros + 1)
-
-    def observe(self, state: State, action: Tensor, obs: Tensor) -> State:
-        """A JEPA keeps no belief: the new frame's embedding replaces the state."""
-        return self.initial(obs)
 
     def decode(self, state: State) -> Tensor:
         """Not available: the model has no decoder, by design."""
         raise DreamlabError("the JEPA world model has no decoder: it predicts embeddings only")
+
+
+class FrameDecoder(nn.Module):
+    """Latents [B, D] -> frames [B, C, S, S] in (0, 1).
+
+    A linear map to a feature map of ``channels[0]`` x S / 2^n x S / 2^n (n = ``len(channels)``,
+    the encoder's number of halvings), then n sub-pixel stages (Shi et al. 2016): ReLU, a 1x1
+    convolution to 4 x the next channel count, pixel shuffle to twice the side. The last stage
+    gives the C image channels, squashed by a sigmoid. Sub-pixel stages are used rather than
+    transposed convolutions because they are several times faster on a CPU, and planning in pixel
+    space decodes every imagined step of every candidate.
+    """
+
+    def __init__(self, dim: int, out_channels: int, size: int, channels: tuple[int, ...]) -> None:
+        super().__init__()
+        stages = len(channels)
+        if stages < 1 or size % 2**stages:
+            raise DreamlabError(
+                f"a frame of {size} pixels cannot be decoded in {stages} doublings; give "
+                "decoder_channels one entry per encoder stage"
+            )
+        self.start, self.side = channels[0], size // 2**stages
+        self.inp = nn.Linear(dim, channels[0] * self.side * self.side)
+        outs = (*channels[1:], out_channels)
+        self.stages = nn.ModuleList(
+            nn.Conv2d(c_in, 4 * c_out, kernel_size=1)
+            for c_in, c_out in zip(channels, outs, strict=True)
+        )
+
+    def forward(self, e: Tensor) -> Tensor:
+        """Latents [B, D] -> frames [B, C, S, S]."""
+        x = self.inp(e).reshape(-1, self.start, self.side, self.side)  # [B, C0, S0, S0]
+        for conv in self.stages:
+            x = F.pixel_shuffle(conv(F.relu(x)), 2)  # [B, C_next, 2 S_i, 2 S_i]
+        return torch.sigmoid(x)
+
+
+class PixelWorldModel(_LatentDynamics):
+    """The pixel-space baseline: the JEPA model's encoder and predictor, with a decoder in place
+    of the inverse-dynamics head, trained to reconstruct the current and predicted frames.
+
+    ``State.z`` is the autoencoder's latent [B, D]; ``decode`` renders states as prepared frames
+    [B, C, S, S] in (0, 1), which is all a pixel-space planning cost may read.
+    """
+
+    def __init__(
+        self,
+        obs_mode: str,
+        image_size: int,
+        channels: tuple[int, ...],
+        res_blocks: int,
+        embed_dim: int,
+        predictor: str,
+        predictor_hidden: int,
+        decoder_channels: tuple[int, ...],
+    ) -> None:
+        super().__init__(
+            obs_mode, image_size, channels, res_blocks, embed_dim, predictor, predictor_hidden
+        )
+        if len(decoder_channels) != len(channels):
+            raise DreamlabError(
+                f"decoder_channels needs one entry per encoder stage ({len(channels)}), "
+                f"got {decoder_channels}"
+            )
+        self.decoder = FrameDecoder(embed_dim, self.in_channels, image_size, decoder_channels)
+
+    def decode(self, state: State) -> Tensor:
+        """The frames of states: z [B, D] -> [B, C, S, S] in (0, 1)."""
+        return self.decoder(state.z)
 
 
 # ----------------------------------------------------------------------------- losses

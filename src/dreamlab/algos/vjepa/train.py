@@ -13,6 +13,7 @@ The paper, and where each piece lives::
     s^_y = P_phi(s_x, mask tokens + pos(masked))      nn.vit.Predictor
     loss = mean over mask sets of |s^_y - s_y|_1      vjepa_loss, model.l1_loss
     theta_bar <- m theta_bar + (1 - m) theta          nn.ema.ema_update, m 0.998 -> 1.0
+                                                      (train.jepa_loop: JEPALoop.schedule)
     frozen evaluation: attentive probe                eval.probes.attentive_probe (and linear)
 
 Frozen-feature labels, from the sprites ground truth of each probe clip:
@@ -30,14 +31,14 @@ Deliberate deviations at this scale:
 - The predictor has one learned mask token shared by both mask sets (the released code keeps one
   per mask set); weight decay stays at ``weight_decay`` (the paper raises it 0.04 -> 0.4).
 - The ViT is tiny (D 96, 4 blocks, 4 x 8 x 8 tokens) where the paper's is a ViT-L/16 or ViT-H/16.
+
+The run's bookkeeping (resume, learning-rate and momentum schedules, logging, checkpoints,
+summary) is the shared ``JEPALoop``, as in I-JEPA; what follows is the data, the masks and the loss.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,16 +51,15 @@ from dreamlab.algos.vjepa.masks import VideoMasks, sample_video_masks
 from dreamlab.algos.vjepa.model import VideoViT, clip_pixels, l1_loss, target_features
 from dreamlab.envs.sprites import CANVAS, SpritesData, generate_sprites
 from dreamlab.errors import DreamlabError, unknown_choice
-from dreamlab.eval.probes import attentive_probe, feature_std, linear_probe
-from dreamlab.nn.ema import ema_momentum, ema_update
+from dreamlab.eval.probes import attentive_probe, feature_std
+from dreamlab.nn.ema import ema_update
 from dreamlab.nn.vit import Predictor
-from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint
 from dreamlab.train.config import config_from_dict
-from dreamlab.train.files import atomic_write_text
-from dreamlab.train.progress import progress_bar
-from dreamlab.train.run import MetricsLogger, RunDir, open_run, truncate_metrics
-from dreamlab.train.seeding import numpy_rng_state, restore_numpy_rng, seed_everything
-from dreamlab.train.torch_state import checkpoint_state, restore_state
+from dreamlab.train.jepa_loop import JEPALoop, encode_in_batches, jepa_adamw, linear_probes, lr_at
+from dreamlab.train.run import RunDir, open_run
+from dreamlab.train.seeding import seed_everything
+from dreamlab.train.torch_state import restore_state
 
 __all__ = [
     "DATASETS",
@@ -188,37 +188,12 @@ def vjepa_loss(
     return torch.stack(losses).mean(), target_tokens
 
 
-def lr_at(step: int, cfg: VJEPAConfig) -> float:
-    """Linear warm-up from ``lr_start`` to ``lr`` over ``warmup_steps``, then a cosine to ``lr_end``
-    at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr_start + (cfg.lr - cfg.lr_start) * step / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(cfg.steps - 1 - cfg.warmup_steps, 1)
-    return cfg.lr_end + 0.5 * (cfg.lr - cfg.lr_end) * (1 + math.cos(math.pi * min(frac, 1.0)))
-
-
-def _optimizer(cfg: VJEPAConfig, modules: list[nn.Module]) -> torch.optim.AdamW:
-    # Weight decay on weight matrices and kernels only; biases, norms and the mask token are exempt.
-    params = [p for m in modules for p in m.parameters()]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.lr_start)
-
-
 # ----------------------------------------------------------------------------- probes
 
 
-@torch.inference_mode()
 def encode_tokens(encoder: VideoViT, clips: np.ndarray, batch: int = 64) -> Tensor:
     """Frozen tokens [N, P, D] of uint8 clips [N, T, 64, 64, 3], computed in batches."""
-    encoder.eval()
-    out = [
-        encoder(clip_pixels(torch.from_numpy(clips[i : i + batch])))
-        for i in range(0, len(clips), batch)
-    ]
-    return torch.cat(out)
+    return encode_in_batches(encoder, clips, clip_pixels, batch)
 
 
 def probe_results(
@@ -229,13 +204,14 @@ def probe_results(
     ``probe/feature_std`` of the pooled test features (~0 means a collapsed encoder)."""
     train_tokens = encode_tokens(encoder, data.train)  # [N, P, D]
     test_tokens = encode_tokens(encoder, data.test)
+    linear = linear_probes(
+        train_tokens.mean(dim=1), data.train_labels, test_tokens.mean(dim=1), data.test_labels,
+        cfg.probe_epochs, cfg.probe_lr, cfg.seed,
+    )  # fmt: skip
     results: dict[str, float] = {}
     for name, y_train in data.train_labels.items():
         y_tr, y_te = torch.from_numpy(y_train), torch.from_numpy(data.test_labels[name])
-        results[f"probe/{name}"] = linear_probe(
-            train_tokens.mean(dim=1), y_tr, test_tokens.mean(dim=1), y_te,
-            epochs=cfg.probe_epochs, lr=cfg.probe_lr, seed=cfg.seed,
-        )  # fmt: skip
+        results[f"probe/{name}"] = linear[name]
         if attentive:
             results[f"attentive/{name}"] = attentive_probe(
                 train_tokens, y_tr, test_tokens, y_te,
@@ -248,20 +224,6 @@ def probe_results(
 # ----------------------------------------------------------------------------- the run
 
 
-def _save(
-    run: RunDir,
-    modules: dict[str, nn.Module],
-    opt: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    step: int,
-    wall: float,
-) -> None:
-    state, meta = checkpoint_state(modules, {"opt": opt})
-    tensors: dict[str, Tensor | np.ndarray] = dict(state)
-    meta.update({"rng": numpy_rng_state(rng), "wall": wall})
-    save_checkpoint(run.checkpoints / "vjepa", step, tensors, meta, keep=1)
-
-
 def train(cfg: VJEPAConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
     """Pretrain V-JEPA on procedural sprites clips for ``cfg.steps`` updates, then probe the
     target encoder's frozen features; returns ``{"probe/<label>": accuracy,
@@ -272,24 +234,15 @@ def train(cfg: VJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
     encoder, predictor = build(cfg)
     target = copy.deepcopy(encoder).requires_grad_(False)
     modules: dict[str, nn.Module] = {"encoder": encoder, "predictor": predictor, "target": target}
-    opt = _optimizer(cfg, [encoder, predictor])
-    step, wall = 0, 0.0
-    folder = run.checkpoints / "vjepa"
-    if resume and latest_checkpoint(folder) is not None:
-        ckpt = load_checkpoint(folder)
-        restore_state(ckpt.tensors, ckpt.meta, modules, {"opt": opt})
-        rng, step, wall = restore_numpy_rng(ckpt.meta["rng"]), ckpt.step, ckpt.meta["wall"]
-        truncate_metrics(run, step)  # rows logged after the checkpoint are logged again
-    t0, saved_at = time.time() - wall, step
-    with MetricsLogger(run) as log, progress_bar(cfg.steps, f"V-JEPA on {env_name}") as bar:
-        bar.advance(step)
+    opt = jepa_adamw(cfg, [encoder, predictor])
+    loop = JEPALoop(run, "vjepa", modules, opt, rng, cfg, resume)
+    rng = loop.rng  # a resumed run continues the checkpoint's draws
+    with loop.running(f"V-JEPA on {env_name}"):
         encoder.train()
         predictor.train()
-        while step < cfg.steps:
+        while loop.step < cfg.steps:
             # ---- draw fresh clips and their two mask sets
-            lr, m = lr_at(step, cfg), ema_momentum(step, cfg.steps, cfg.ema_start, cfg.ema_end)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            lr, m = loop.schedule()
             seed = int(rng.integers(STREAM_SEEDS, 2 * STREAM_SEEDS))
             x = clip_pixels(torch.from_numpy(make_clips(cfg, cfg.batch, seed).frames))
             mask_sets = sample_masks(rng, encoder.grid, cfg)
@@ -299,13 +252,10 @@ def train(cfg: VJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
             loss.backward()
             opt.step()
             ema_update(target, encoder, m)
-            step += 1
-            bar.advance()
+            loop.advance()
             # ---- log and save
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                bar.status(f"loss {loss.item():.4f}")
-                log.log(
-                    step,
+            if loop.log_due():
+                loop.log(
                     {
                         "train/loss": loss.item(),
                         "train/lr": lr,
@@ -313,25 +263,12 @@ def train(cfg: VJEPAConfig, env_name: str, run: RunDir, resume: bool = False) ->
                         "train/context_tokens_short": float(mask_sets[0].context.shape[1]),
                         "train/context_tokens_long": float(mask_sets[1].context.shape[1]),
                         "train/target_std": feature_std(target_tokens.mean(dim=1)),
-                    },
+                    }
                 )
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                _save(run, modules, opt, rng, step, time.time() - t0)
-                saved_at = step
-        if saved_at != step:
-            _save(run, modules, opt, rng, step, time.time() - t0)
-        train_minutes = (time.time() - t0) / 60
+            loop.save_if_due()
+        loop.end_training()
         # ---- evaluate: probes on the frozen target encoder
-        results = probe_results(target, data, cfg)
-        log.log(step, {f"eval/{k}": v for k, v in results.items()})
-    summary = {
-        "steps": step,
-        "minutes": (time.time() - t0) / 60,
-        "train_minutes": train_minutes,
-        **results,
-    }
-    atomic_write_text(run.path / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return results
+        return loop.finish(probe_results(target, data, cfg))
 
 
 # ----------------------------------------------------------------------------- evaluation

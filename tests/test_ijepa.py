@@ -7,7 +7,6 @@ import dataclasses
 import itertools
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +31,7 @@ from dreamlab.errors import DreamlabError
 from dreamlab.eval.probes import attentive_probe, feature_std, linear_probe
 from dreamlab.train import config_to_dict, create_run, list_checkpoints, read_metrics
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny tensors: a second thread only adds contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- masks

@@ -4,7 +4,6 @@ run, and ``dreamlab dream RUN``."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -26,14 +25,7 @@ from dreamlab.cli import main
 from dreamlab.envs.two_rooms import generate_two_rooms
 from dreamlab.train import RunDir, config_to_dict, create_run
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny networks: a second thread only adds contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

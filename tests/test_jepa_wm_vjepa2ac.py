@@ -5,7 +5,6 @@ made of frame tokens only, and a two-stage run that trains, plans and resumes.""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +32,7 @@ from dreamlab.train.checkpoint import load_checkpoint
 DEBUG = PRESETS["debug-vjepa2ac"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _predictor(window: int | None = None, seed: int = 0) -> ACPredictor:

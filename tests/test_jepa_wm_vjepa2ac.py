@@ -20,9 +20,16 @@ from dreamlab.algos.jepa_wm.train import (
     planning_objective,
     train,
 )
-from dreamlab.algos.jepa_wm.vjepa2ac import ACPredictor, ACWorldModel, ac_losses, tube_masks
+from dreamlab.algos.jepa_wm.vjepa2ac import (
+    LONG_MASK,
+    SHORT_MASK,
+    ACPredictor,
+    ACWorldModel,
+    ac_losses,
+)
 from dreamlab.envs.two_rooms import TwoRoomsEnv
 from dreamlab.errors import DreamlabError
+from dreamlab.nn.video_masks import sample_video_masks
 from dreamlab.planners import evaluate as evaluate_candidates
 from dreamlab.protocols import WorldModel
 from dreamlab.rollout import rollout
@@ -57,8 +64,8 @@ def _model() -> ACWorldModel:
 def test_tube_masks_split_every_clip_into_disjoint_context_and_target_tubes() -> None:
     rng = np.random.default_rng(0)
     grid = (3, 8, 8)
-    for blocks, scale in ((8, 0.15), (2, 0.7)):
-        masks = tube_masks(rng, grid, 6, blocks, scale)
+    for blocks, scale in (SHORT_MASK, LONG_MASK):
+        masks = sample_video_masks(rng, grid, 6, blocks, scale)
         assert masks.context.shape[0] == masks.target.shape[0] == 6
         for ctx, tgt in zip(masks.context.tolist(), masks.target.tolist(), strict=True):
             assert ctx and tgt and not set(ctx) & set(tgt)
@@ -69,7 +76,7 @@ def test_tube_masks_split_every_clip_into_disjoint_context_and_target_tubes() ->
             # first frame always keeps context.
             assert 0 in {i // 64 for i in ctx}
     with pytest.raises(DreamlabError, match="no context"):
-        tube_masks(rng, (2, 2, 2), 4, 4, 1.0)
+        sample_video_masks(rng, (2, 2, 2), 4, 4, 1.0)
 
 
 # ----------------------------------------------------------------------------- the predictor

@@ -14,7 +14,6 @@ import torch
 
 from dreamlab.algos.vjepa import train as vjepa_train
 from dreamlab.algos.vjepa.config import PRESETS
-from dreamlab.algos.vjepa.masks import block_size, sample_video_masks
 from dreamlab.algos.vjepa.model import VideoViT, l1_loss, target_features, tubelets
 from dreamlab.algos.vjepa.train import (
     LABELS,
@@ -27,7 +26,9 @@ from dreamlab.algos.vjepa.train import (
 )
 from dreamlab.cli import get_system
 from dreamlab.envs.sprites import CANVAS
+from dreamlab.errors import DreamlabError
 from dreamlab.nn.ema import ema_momentum
+from dreamlab.nn.video_masks import block_size, sample_video_masks
 from dreamlab.nn.vit import Predictor, sincos_3d
 from dreamlab.train import config_to_dict, create_run, list_checkpoints, read_metrics
 from dreamlab.train.checkpoint import load_checkpoint
@@ -109,7 +110,7 @@ def test_masks_are_reproducible_and_impossible_settings_fail() -> None:
     a = sample_video_masks(np.random.default_rng(7), (4, 8, 8), 8, 8, 0.15)
     b = sample_video_masks(np.random.default_rng(7), (4, 8, 8), 8, 8, 0.15)
     assert torch.equal(a.context, b.context) and torch.equal(a.target, b.target)
-    with pytest.raises(ValueError, match="min_keep"):
+    with pytest.raises(DreamlabError, match="min_keep"):
         sample_video_masks(np.random.default_rng(0), (4, 8, 8), 2, 2, 0.7, min_keep=200)
 
 

@@ -36,8 +36,8 @@ estimate of the same loss), which keeps an update within ~20% of the JEPA model'
 V-JEPA 2-AC (``recipe="vjepa2_ac"``; Assran et al. 2025), in two stages of one run::
 
     1. pretrain a ViT on random-walk clips with V-JEPA's objective:   vjepa2ac.FrameViT,
-       L1 of the predicted to the EMA encoder's layer-normed tokens   tube_masks, vjepa_loss
-       on masked tubes (8 blocks of 0.15, 2 of 0.7), EMA 0.998 -> 1
+       L1 of the predicted to the EMA encoder's layer-normed tokens   vjepa_loss,
+       on masked tubes (8 blocks of 0.15, 2 of 0.7), EMA 0.998 -> 1  nn.video_masks
     2. freeze the EMA encoder; z_t = LN(pool(Enc(o_t)))             ACWorldModel.frame_tokens
        z^_{t+1} = P(a_{<=t}, z_{<=t}), block-causal over frames      vjepa2ac.ACPredictor
        L = |P(z, a)_t - z_{t+1}|_1 (teacher forced)                  vjepa2ac.ac_losses
@@ -120,13 +120,13 @@ from dreamlab.algos.jepa_wm.vjepa2ac import (
     ACWorldModel,
     FrameViT,
     ac_losses,
-    tube_masks,
     vjepa_loss,
 )
 from dreamlab.envs.two_rooms import TwoRoomsEnv, generate_two_rooms
 from dreamlab.errors import DreamlabError, unknown_choice
 from dreamlab.eval.probes import feature_std
 from dreamlab.nn.ema import ema_momentum, ema_update
+from dreamlab.nn.video_masks import sample_video_masks
 from dreamlab.nn.vit import Predictor
 from dreamlab.planners import ActionSpec, MPCAgent, Objective, PlanResult, goal_objective, mppi
 from dreamlab.planners.common import Planner
@@ -701,8 +701,8 @@ def _train_vjepa2ac(
             frames = first[:, None] + torch.arange(cfg.vit_clip)  # [B, clip]
             clips = obs_all[idx[:, None], frames].float() / 255.0  # [B, clip, C, S, S]
             mask_sets = [
-                tube_masks(rng, grid, cfg.encoder_batch, *SHORT_MASK),
-                tube_masks(rng, grid, cfg.encoder_batch, *LONG_MASK),
+                sample_video_masks(rng, grid, cfg.encoder_batch, *SHORT_MASK),
+                sample_video_masks(rng, grid, cfg.encoder_batch, *LONG_MASK),
             ]
             loss = vjepa_loss(context, mask_predictor, model.encoder, clips, mask_sets)
             opt_enc.zero_grad()

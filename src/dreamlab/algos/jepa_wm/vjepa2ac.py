@@ -4,8 +4,9 @@ transformer that predicts the next frame's tokens.
 
 - ``FrameViT``: a ViT over ``patch`` x ``patch`` patches of frames (tubelets one frame long),
   with fixed 3D sin-cos positions over a clip. Pretrained on random-walk clips with V-JEPA's
-  objective (``tube_masks``, ``vjepa_loss``: the context encoder's tokens predict the layer-normed
-  tokens of its EMA copy on masked tubes, L1); the EMA copy is the frozen encoder afterwards.
+  objective (``vjepa_loss`` on the shared ``dreamlab.nn.video_masks`` tube masks: the context
+  encoder's tokens predict the layer-normed tokens of its EMA copy on masked tubes, L1); the EMA
+  copy is the frozen encoder afterwards.
 - ``frame_tokens`` (``ACWorldModel.encode``): each frame is encoded on its own, as V-JEPA 2-AC
   encodes each frame of a robot video, and its P patch tokens are average-pooled to
   ``pool`` x ``pool`` tokens, then layer-normed.
@@ -26,10 +27,6 @@ frames.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -37,6 +34,7 @@ from torch import Tensor, nn
 from dreamlab.algos.jepa_wm.model import prepare_frames
 from dreamlab.envs.two_rooms import clip_action
 from dreamlab.errors import DreamlabError
+from dreamlab.nn.video_masks import VideoMasks
 from dreamlab.nn.vit import Block, Predictor, gather_tokens, sincos_2d, sincos_3d, vit_init
 from dreamlab.types import State, StepOut
 
@@ -46,20 +44,15 @@ __all__ = [
     "ACPredictor",
     "ACWorldModel",
     "FrameViT",
-    "TubeMasks",
     "ac_losses",
-    "tube_masks",
     "vjepa_loss",
 ]
 
 SHORT_MASK = (8, 0.15)
-"""V-JEPA's short-range mask set: the union of 8 blocks, each 15% of a frame, over the whole clip."""
+"""V-JEPA's short-range mask set (blocks, scale for ``sample_video_masks``): the union of 8
+blocks, each 15% of a frame, over the whole clip."""
 LONG_MASK = (2, 0.7)
 """V-JEPA's long-range mask set: the union of 2 blocks, each 70% of a frame."""
-MASK_ASPECT = (0.75, 1.5)
-"""Range of a block's height / width."""
-MAX_TRIES = 100
-"""Redraws of a clip's blocks that leave no context before the settings are declared impossible."""
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -128,72 +121,12 @@ class FrameViT(nn.Module):
 # ----------------------------------------------------------------------------- V-JEPA pretraining
 
 
-@dataclass(frozen=True)
-class TubeMasks:
-    """One mask set of a batch: token indices (raster order, time slowest, ascending) that the
-    context encoder sees, ``context`` int64 [B, Nc], and that the predictor must fill in,
-    ``target`` int64 [B, Nt]. The two never overlap."""
-
-    context: Tensor
-    target: Tensor
-
-
-def _first_true(mask: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the first ``count`` True entries of each row (every row has enough)."""
-    # A stable sort of ~mask puts the True entries first, in their original order.
-    return np.argsort(~mask, axis=-1, kind="stable")[..., :count]
-
-
-def tube_masks(
-    rng: np.random.Generator,
-    grid: tuple[int, int, int],
-    batch: int,
-    blocks: int,
-    scale: float,
-    aspect: tuple[float, float] = MASK_ASPECT,
-) -> TubeMasks:
-    """V-JEPA's 3D multi-block mask set on a (t, h, w) token grid.
-
-    Once per batch a block shape covering ``int(scale h w)`` patches with height / width
-    ~ U(aspect) is drawn; per clip ``blocks`` blocks of it at uniform positions (overlaps allowed)
-    are masked in every frame (tubes over the whole clip), and the rest is the context. A clip
-    whose blocks cover the whole frame draws them again. Rows are cut to the batch's smallest
-    context and target sizes, keeping the first tokens in raster order, as V-JEPA's collator does.
-    """
-    t, h, w = grid
-    a = rng.uniform(*aspect)
-    area = int(scale * h * w)
-    bh = min(max(round(math.sqrt(area * a)), 1), h)
-    bw = min(max(round(math.sqrt(area / a)), 1), w)
-    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
-    footprint = np.zeros((batch, h, w), bool)
-    todo = np.arange(batch)
-    for _ in range(MAX_TRIES):
-        top = rng.integers(0, h - bh + 1, size=(len(todo), blocks))[..., None, None]
-        left = rng.integers(0, w - bw + 1, size=(len(todo), blocks))[..., None, None]
-        cover = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)
-        footprint[todo] = cover.any(axis=1)  # [todo, h, w]
-        todo = todo[footprint[todo].all(axis=(1, 2))]
-        if len(todo) == 0:
-            break
-    else:
-        raise DreamlabError(
-            f"{blocks} blocks of {bh}x{bw} keep no context on a {h}x{w} grid: lower the scale"
-        )
-    masked = np.broadcast_to(footprint[:, None], (batch, t, h, w)).reshape(batch, t * h * w)
-    nc, nt = int((~masked).sum(axis=1).min()), int(masked.sum(axis=1).min())
-    return TubeMasks(
-        context=torch.from_numpy(_first_true(~masked, nc).astype(np.int64)),  # [B, Nc]
-        target=torch.from_numpy(_first_true(masked, nt).astype(np.int64)),  # [B, Nt]
-    )
-
-
 def vjepa_loss(
     encoder: FrameViT,
     predictor: Predictor,
     target_encoder: FrameViT,
     clips: Tensor,
-    mask_sets: list[TubeMasks],
+    mask_sets: list[VideoMasks],
 ) -> Tensor:
     """V-JEPA's loss on clips [B, T, C, S, S]: for each mask set, the L1 distance between the
     predictor's outputs at the masked tokens (from the context encoder's tokens of the rest) and

@@ -5,10 +5,10 @@ encoder; trained on procedural sprites video and scored by probes of its frozen 
 from __future__ import annotations
 
 from dreamlab.algos.vjepa.config import PRESETS, VJEPAConfig
-from dreamlab.algos.vjepa.masks import VideoMasks, sample_video_masks
 from dreamlab.algos.vjepa.model import VideoViT
 from dreamlab.algos.vjepa.train import evaluate as _evaluate
 from dreamlab.algos.vjepa.train import train as _train
+from dreamlab.nn.video_masks import VideoMasks, sample_video_masks
 from dreamlab.train.system import SystemSpec
 
 __all__ = [

@@ -6,8 +6,8 @@ The paper, and where each piece lives::
 
     clip x: T frames of procedural sprites video      generate_sprites (a fresh batch every step)
     tubelets 2 x p x p, 3D sin-cos positions          model.VideoViT
-    short-range mask: union of 8 blocks, scale 0.15   masks.sample_video_masks, each block
-    long-range mask: union of 2 blocks, scale 0.7     spanning the whole clip in time
+    short-range mask: union of 8 blocks, scale 0.15   nn.video_masks.sample_video_masks, each
+    long-range mask: union of 2 blocks, scale 0.7     block spanning the whole clip in time
     s_x = E_theta(x, context tokens only)             model.VideoViT(x, keep=masks.context)
     s_y = LN(E_theta_bar(x)) at the masked tokens     model.target_features (no gradient)
     s^_y = P_phi(s_x, mask tokens + pos(masked))      nn.vit.Predictor
@@ -47,12 +47,12 @@ import torch
 from torch import Tensor, nn
 
 from dreamlab.algos.vjepa.config import VJEPAConfig
-from dreamlab.algos.vjepa.masks import VideoMasks, sample_video_masks
 from dreamlab.algos.vjepa.model import VideoViT, clip_pixels, l1_loss, target_features
 from dreamlab.envs.sprites import CANVAS, SpritesData, generate_sprites
 from dreamlab.errors import DreamlabError, unknown_choice
 from dreamlab.eval.probes import attentive_probe, feature_std
 from dreamlab.nn.ema import ema_update
+from dreamlab.nn.video_masks import VideoMasks, sample_video_masks
 from dreamlab.nn.vit import Predictor
 from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint
 from dreamlab.train.config import config_from_dict

@@ -1,9 +1,11 @@
 """V-JEPA's 3D multi-block masking (Bardes et al. 2024, Section 3.2 and Appendix) on a grid of
-tubelets.
+tubelets, shared by V-JEPA and by the V-JEPA 2-AC world model's encoder pretraining.
 
 Tokens are numbered in raster order with time slowest: token ``i`` of a (t, h, w) grid sits at time
 slot ``i // (h w)``, row ``(i // w) % h``, column ``i % w``. A block is a spatial rectangle that
 spans every time slot of the clip, so a mask is a 2D footprint repeated over time.
+
+Shapes: B batch, Nc context tokens, Nt target tokens, (t, h, w) the token grid.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from dreamlab.errors import DreamlabError
 
 __all__ = ["MAX_TRIES", "VideoMasks", "block_size", "sample_video_masks"]
 
@@ -72,7 +76,7 @@ def sample_video_masks(
        (they may overlap). The union of the blocks, in every time slot, is masked; its
        complement is the context, so the two never overlap. A clip that keeps fewer than
        ``min_keep`` context tokens draws its positions again (up to ``MAX_TRIES`` times, then
-       ValueError).
+       DreamlabError: the settings cannot be met).
     3. All rows must stack: every clip's context and target are cut to the batch's smallest
        sizes Nc and Nt, keeping the first tokens in raster order, as V-JEPA's collator does
        (the cut drops tokens of the last time slots first).
@@ -94,9 +98,9 @@ def sample_video_masks(
         if len(todo) == 0:
             break
     else:
-        raise ValueError(
-            f"cannot keep {min_keep} context tokens on a {t}x{h}x{w} grid around {n_blocks} "
-            f"blocks of {bh}x{bw}: lower min_keep or the scale"
+        raise DreamlabError(
+            f"{n_blocks} blocks of {bh}x{bw} on a {t}x{h}x{w} grid keep no context of "
+            f"min_keep={min_keep} tokens: lower min_keep or the mask scale"
         )
 
     union = np.logical_or.reduce(footprints, axis=1)  # [B, h, w]

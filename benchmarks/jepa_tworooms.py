@@ -20,14 +20,14 @@ Runs (one seed each, the presets of ``dreamlab.algos.jepa_wm.config``):
 - ``no_idm``: the same without the inverse-dynamics term; ``no_varcov``: without the variance and
   covariance terms (EB-JEPA ablates them one at a time; here together).
 - ``pixel``: the ``tworooms-pixel`` preset, the same encoder and predictor with a frame decoder
-  (229,080 parameters against 205,618), planned on the pixel MSE of decoded frames to the goal.
+  (229,208 parameters against 205,746), planned on the pixel MSE of decoded frames to the goal.
 - ``vjepa2_ac``: the ``tworooms-vjepa2ac`` preset, a ViT pretrained in the run with V-JEPA's
   objective and frozen, and a block-causal action-conditioned predictor, planned on token L1.
 
 Each run trains in its own process with one torch thread, two at a time (a spawn pool), then
 plans 100 episodes of 200 steps: random wall, start and goal in different rooms, episode i seeded
 with 1,000,000 + i for the environment and the planner, the run's own MPPI settings (200 samples,
-horizon 40, 10 iterations for the first plan, then every 4 steps a plan warm-started from the
+horizon 90, 10 iterations for the first plan, then every 4 steps a plan warm-started from the
 previous one with 2 iterations). Planning is saved every 10 episodes, so a killed run resumes its
 training from the last checkpoint and its planning from the last saved 10 episodes; finished runs
 are read, not re-run. Run folders in runs/bench/jepa_tworooms/; writes

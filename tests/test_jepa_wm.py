@@ -309,6 +309,7 @@ def test_the_system_is_registered_and_names_bad_environments() -> None:
     assert spec.default_env == "two-rooms"
     assert set(spec.presets) == {
         "tworooms",
+        "demo",
         "tworooms-pixel",
         "tworooms-vjepa2ac",
         "debug",
@@ -319,3 +320,20 @@ def test_the_system_is_registered_and_names_bad_environments() -> None:
     assert random_wall_for(DEBUG, "two-rooms") and not random_wall_for(DEBUG, "two-rooms-fixed")
     with pytest.raises(DreamlabError, match="unknown jepa_wm environment"):
         random_wall_for(DEBUG, "CartPole-v1")
+
+
+def test_input_statistics_standardise_every_channel_and_travel_with_the_weights() -> None:
+    from dreamlab.algos.jepa_wm.model import ImpalaEncoder
+
+    frames = torch.rand(64, 2, 16, 16) * torch.tensor([0.05, 0.8])[:, None, None]
+    enc = ImpalaEncoder(2, 16, (4,), 1, 8, final_norm=True)
+    enc.set_input_stats(frames)
+    x = (frames - enc.input_mean[:, None, None]) / enc.input_std[:, None, None]
+    torch.testing.assert_close(x.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x.std(dim=(0, 2, 3)), torch.ones(2), atol=1e-5, rtol=0)
+    # the statistics are buffers: a checkpoint carries them, so planning sees what training saw
+    copy = ImpalaEncoder(2, 16, (4,), 1, 8, final_norm=True)
+    copy.load_state_dict(enc.state_dict())
+    torch.testing.assert_close(copy(frames), enc(frames), atol=0, rtol=0)
+    # the final LayerNorm: every embedding has zero mean over its dimensions
+    torch.testing.assert_close(enc(frames).mean(-1), torch.zeros(64), atol=1e-5, rtol=0)

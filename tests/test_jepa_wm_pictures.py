@@ -130,3 +130,19 @@ def test_dreamlab_dream_writes_the_pictures_into_the_run(
     for name in ("imagined.png", "pca.png", "episode.gif"):
         assert (run.videos / name).stat().st_size > 0
     assert len(iio.imread(run.videos / "episode.gif", index=None)) <= 3
+
+
+def test_the_demo_trains_a_loadable_run_and_writes_its_pictures(tmp_path: Path) -> None:
+    from dreamlab.algos.jepa_wm.demo import demo
+
+    summary = demo(tmp_path / "demo", preset="debug")
+    _, cfg, env = load_model(RunDir(tmp_path / "demo" / "run"))
+    assert (env, cfg) == ("two-rooms", PRESETS["debug"])
+    for name in ("imagined.png", "pca.png", "episode.gif"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0
+    assert 0.0 <= summary["success rate (start and goal in different rooms)"] <= 1.0
+
+
+def test_dreamlab_demo_rejects_a_system_without_a_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--system", "muzero", "--out", "unused"]) == 2
+    assert "has no demo" in capsys.readouterr().err

@@ -49,8 +49,8 @@ def _count(module: torch.nn.Module) -> int:
 
 def test_the_pixel_baseline_has_about_the_size_of_the_jepa_model() -> None:
     jepa, pixel = build_model(PRESETS["tworooms"]), build_model(PRESETS["tworooms-pixel"])
-    assert _count(jepa) == 205_618
-    assert _count(pixel) == 229_080  # +11.4%: within the 20% the comparison allows
+    assert _count(jepa) == 205_746
+    assert _count(pixel) == 229_208  # +11.4%: within the 20% the comparison allows
     assert abs(_count(pixel) / _count(jepa) - 1) < 0.2
     # The same encoder and predictor; only the head differs (decoder instead of the IDM).
     assert isinstance(pixel, PixelWorldModel)

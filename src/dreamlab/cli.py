@@ -30,7 +30,8 @@ SYSTEMS: dict[str, str] = {
     "jepa_wm": "dreamlab.algos.jepa_wm",
     "vjepa": "dreamlab.algos.vjepa",
 }
-DEMO_SYSTEM = "dyna"
+DEMO_SYSTEM = "jepa_wm"
+"""The system ``dreamlab demo`` runs unless ``--system`` names another one that has a demo."""
 
 
 def get_system(name: str) -> SystemSpec:
@@ -123,10 +124,13 @@ def _parser() -> _Parser:
     )
     dr.add_argument("--seed", type=int, default=0, help="seed of the real episode and of the dream")
 
-    d = sub.add_parser(
-        "demo", help="train a world model in seconds and watch it dream next to reality"
-    )
+    d = sub.add_parser("demo", help="train a world model in minutes, then watch it dream and plan")
     d.add_argument("--out", default="demo", help="folder for the pictures (default demo)")
+    d.add_argument(
+        "--system",
+        default=DEMO_SYSTEM,
+        help=f"whose demo: {DEMO_SYSTEM} (a JEPA plans to a goal image, minutes) or dyna (seconds)",
+    )
     return p
 
 
@@ -297,7 +301,7 @@ def _cmd_dream(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    spec = get_system(DEMO_SYSTEM)
+    spec = get_system(args.system)
     if spec.demo is None:
         raise DreamlabError(f"system {spec.name} has no demo")
     start = time.perf_counter()

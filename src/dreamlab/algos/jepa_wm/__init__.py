@@ -7,6 +7,7 @@ planned by MPPI."""
 from __future__ import annotations
 
 from dreamlab.algos.jepa_wm.config import PRESETS, JEPAWMConfig
+from dreamlab.algos.jepa_wm.demo import demo as _demo
 from dreamlab.algos.jepa_wm.model import (
     FrameDecoder,
     GRUPredictor,
@@ -65,4 +66,5 @@ SYSTEM = SystemSpec(
     train=_train,
     evaluate=_evaluate,
     dream=_dream,
+    demo=_demo,
 )

@@ -94,9 +94,19 @@ class ImpalaEncoder(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, size: int, channels: tuple[int, ...], res_blocks: int, dim: int
+        self,
+        in_channels: int,
+        size: int,
+        channels: tuple[int, ...],
+        res_blocks: int,
+        dim: int,
+        final_norm: bool = False,
     ) -> None:
         super().__init__()
+        # Per-channel input standardisation (identity until set_input_stats): in Two-Rooms the
+        # dot covers ~1% of its channel, so unscaled it is a whisper next to the walls.
+        self.register_buffer("input_mean", torch.zeros(in_channels))
+        self.register_buffer("input_std", torch.ones(in_channels))
         layers: list[nn.Module] = []
         prev, side = in_channels, size
         for ch in channels:
@@ -105,10 +115,18 @@ class ImpalaEncoder(nn.Module):
             prev, side = ch, (side + 1) // 2
         self.stages = nn.Sequential(*layers)
         self.head = nn.Linear(prev * side * side, dim)
+        self.norm = nn.LayerNorm(dim) if final_norm else nn.Identity()
+
+    @torch.no_grad()
+    def set_input_stats(self, frames: Tensor) -> None:
+        """Standardise every channel with its mean and std over ``frames`` [N, C, S, S] in [0, 1]."""
+        self.input_mean.copy_(frames.mean(dim=(0, 2, 3)))
+        self.input_std.copy_(frames.std(dim=(0, 2, 3)).clamp(min=1e-3))
 
     def forward(self, x: Tensor) -> Tensor:
+        x = (x - self.input_mean[:, None, None]) / self.input_std[:, None, None]
         h = F.relu(self.stages(x))  # [B, C', S', S']
-        return self.head(h.flatten(1))  # [B, D]
+        return self.norm(self.head(h.flatten(1)))  # [B, D]
 
 
 class GRUPredictor(nn.Module):
@@ -193,6 +211,7 @@ class _LatentDynamics(nn.Module):
         embed_dim: int,
         predictor: str,
         predictor_hidden: int,
+        final_norm: bool = False,
     ) -> None:
         super().__init__()
         if obs_mode not in ("2ch", "rgb"):
@@ -201,7 +220,9 @@ class _LatentDynamics(nn.Module):
             raise DreamlabError(f"image_size must be 16, 32 or 64, got {image_size}")
         self.obs_mode, self.image_size, self.embed_dim = obs_mode, image_size, embed_dim
         self.in_channels = 2 if obs_mode == "2ch" else 3
-        self.encoder = ImpalaEncoder(self.in_channels, image_size, channels, res_blocks, embed_dim)
+        self.encoder = ImpalaEncoder(
+            self.in_channels, image_size, channels, res_blocks, embed_dim, final_norm
+        )
         self.predictor: nn.Module
         if predictor == "gru":
             self.predictor = GRUPredictor(embed_dim, ACTION_DIM, predictor_hidden)
@@ -220,7 +241,8 @@ class _LatentDynamics(nn.Module):
 
     def predict(self, e: Tensor, action: Tensor) -> Tensor:
         """The next latent [N, D] of latents [N, D] under actions [N, 2]."""
-        return self.predictor(e, clip_action(action.to(e.dtype)))
+        # The encoder's final norm (if any) also ends every prediction, as in EB-JEPA.
+        return self.encoder.norm(self.predictor(e, clip_action(action.to(e.dtype))))
 
     # the WorldModel contract
     def initial(self, obs: Tensor) -> State:
@@ -257,9 +279,17 @@ class JEPAWorldModel(_LatentDynamics):
         predictor: str,
         predictor_hidden: int,
         idm_hidden: int,
+        final_norm: bool = False,
     ) -> None:
         super().__init__(
-            obs_mode, image_size, channels, res_blocks, embed_dim, predictor, predictor_hidden
+            obs_mode,
+            image_size,
+            channels,
+            res_blocks,
+            embed_dim,
+            predictor,
+            predictor_hidden,
+            final_norm,
         )
         self.idm = InverseDynamics(embed_dim, idm_hidden, ACTION_DIM)
 
@@ -321,9 +351,17 @@ class PixelWorldModel(_LatentDynamics):
         predictor: str,
         predictor_hidden: int,
         decoder_channels: tuple[int, ...],
+        final_norm: bool = False,
     ) -> None:
         super().__init__(
-            obs_mode, image_size, channels, res_blocks, embed_dim, predictor, predictor_hidden
+            obs_mode,
+            image_size,
+            channels,
+            res_blocks,
+            embed_dim,
+            predictor,
+            predictor_hidden,
+            final_norm,
         )
         if len(decoder_channels) != len(channels):
             raise DreamlabError(

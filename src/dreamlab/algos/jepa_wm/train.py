@@ -23,8 +23,8 @@ with random walls, an encoder can satisfy the other terms by describing the wall
 never moves within a trajectory (Sobal et al. 2022's spurious-correlation collapse).
 
 The pixel-space baseline (``recipe="pixel"``) has the same encoder and predictor and, instead of
-the inverse-dynamics head, a frame decoder (model.FrameDecoder): 229,080 parameters in all
-against the JEPA model's 205,618 (+11%). It predicts pixels, not embeddings::
+the inverse-dynamics head, a frame decoder (model.FrameDecoder): 229,208 parameters in all
+against the JEPA model's 205,746 (+11%). It predicts pixels, not embeddings::
 
     L = MSE(Dec(e_t), o_t) + mean_k MSE(Dec(e^_{t+k}), o_{t+k})      pixel_losses
     plan: min_a sum_h MSE(Dec(Pred^h(Enc(o_0), a)), o_goal)          pixel_objective + mppi
@@ -234,6 +234,7 @@ def build_model(cfg: JEPAWMConfig) -> Model:
             cfg.predictor,
             cfg.predictor_hidden,
             cfg.idm_hidden,
+            cfg.final_norm,
         )
     if cfg.recipe == "pixel":
         return PixelWorldModel(
@@ -245,6 +246,7 @@ def build_model(cfg: JEPAWMConfig) -> Model:
             cfg.predictor,
             cfg.predictor_hidden,
             cfg.decoder_channels,
+            cfg.final_norm,
         )
     if cfg.recipe == "vjepa2_ac":
         if not 1 <= cfg.vit_clip <= cfg.trajectory_length:
@@ -610,6 +612,9 @@ def _train_end_to_end(
         rng, step, wall = restored
     data = make_dataset(cfg, random_wall)
     obs_all, act_all = torch.from_numpy(data.obs), torch.from_numpy(data.actions)
+    if cfg.input_norm and restored is None:
+        # a resumed run has its statistics in the checkpoint
+        model.encoder.set_input_stats(obs_all[:256].flatten(0, 1).float() / 255.0)
     t0, saved_at = time.time() - wall, step
     title = "JEPA world model" if cfg.recipe == "eb_jepa" else "pixel world model"
     with MetricsLogger(run) as log, progress_bar(cfg.steps, f"{title} on {env_name}") as bar:

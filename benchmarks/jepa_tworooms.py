@@ -24,21 +24,22 @@ Runs (one seed each, the presets of ``dreamlab.algos.jepa_wm.config``):
 - ``vjepa2_ac``: the ``tworooms-vjepa2ac`` preset, a ViT pretrained in the run with V-JEPA's
   objective and frozen, and a block-causal action-conditioned predictor, planned on token L1.
 
-Each run trains in its own process with one torch thread, two at a time (a spawn pool), then
-plans 100 episodes of 200 steps: random wall, start and goal in different rooms, episode i seeded
-with 1,000,000 + i for the environment and the planner, the run's own MPPI settings (200 samples,
+Each run trains in its own process with one torch thread, two at a time (a spawn pool), then plans
+100 episodes of 200 steps: random wall, start and goal in different rooms, episode i seeded with
+1,000,000 + i for the environment and the planner, the run's own MPPI settings (200 samples,
 horizon 90, 10 iterations for the first plan, then every 4 steps a plan warm-started from the
-previous one with 2 iterations). Planning is saved every 10 episodes, so a killed run resumes its
-training from the last checkpoint and its planning from the last saved 10 episodes; finished runs
-are read, not re-run. Run folders in runs/bench/jepa_tworooms/; writes
+previous one with 2 iterations, pink-noise samples). Planning is saved every 10 episodes, so a
+killed run resumes its training from the last checkpoint and its planning from the last saved 10
+episodes; finished runs are read, not re-run. Run folders in runs/bench/jepa_tworooms/; writes
 docs/results/jepa_tworooms.{json,md}.
 
 Scale against the papers: EB-JEPA plans with MPPI over a horizon of 90 with 20 iterations,
-replanning every step; here a horizon of 40, 10 iterations for an episode's first plan and then 2
-every 4 steps. V-JEPA 2-AC freezes a ViT-g pretrained on over a million hours of video, trains a
-300M-parameter predictor on 62 hours of robot video and plans with CEM over a horizon of 1; here
-its encoder is pretrained in the run on the random walks, and it is planned like the others.
-Every model here has about 0.2M parameters and is sized to train in under an hour on one core.
+replanning every step, white-noise samples; here the same horizon, 10 iterations for an episode's
+first plan and then 2 every 4 steps, pink-noise samples. V-JEPA 2-AC freezes a ViT-g pretrained on
+over a million hours of video, trains a 300M-parameter predictor on 62 hours of robot video and
+plans with CEM over a horizon of 1; here its encoder is pretrained in the run on the random walks,
+and it is planned like the others. Every model here has about 0.2M parameters and is sized to train
+in under an hour on one core.
 """
 
 from __future__ import annotations

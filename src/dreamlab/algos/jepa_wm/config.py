@@ -172,8 +172,13 @@ class JEPAWMConfig:
     """Sum the embedding distance to the goal over the imagined steps, or take the last one only."""
     plan_temperature: float = 0.1
     """MPPI temperature on costs normalised by their spread (smaller: greedier)."""
-    plan_noise_beta: float = 0.0
-    """Temporal correlation of MPPI's samples: 0 white (as EB-JEPA), 1 pink, 2 red."""
+    plan_noise_beta: float = 1.0
+    """Temporal correlation of MPPI's samples: 0 white (as EB-JEPA), 1 pink, 2 red.
+
+    Pink noise, because the plan has to find the detour through the door: white samples around
+    a plan pressed against the wall cancel out within a few steps, correlated ones travel. On
+    the same 10 episodes of the 3,000-update ``tworooms`` model: white 40% success (9.1 s per
+    episode), pink 90% (5.6 s), red with std 1.0 70%, white with std 1.0 50%."""
     plan_init_std: float = 0.5
     """Std of the first sampling distribution of each plan (actions lie in [-1, 1])."""
     max_episode_steps: int = 200

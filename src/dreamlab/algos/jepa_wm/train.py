@@ -65,9 +65,12 @@ Deliberate deviations at this scale:
 - The prediction loss averages the K rollout lengths (instead of summing), so the loss weights
   keep their meaning when K changes; K = 8 of the 16 steps of a trajectory.
 - Planning uses the package's MPPI (cost normalised by its spread, elites, the final weighted
-  mean executed rather than a sample among the elites), 10 iterations of 200 samples and a
-  horizon of 40 instead of 20 and 90, and replans every 4 steps with 2 warm-started iterations
-  instead of every step, to fit a CPU.
+  mean executed rather than a sample among the elites), 10 iterations of 200 samples (instead of
+  20) over EB-JEPA's horizon of 90, and replans every 4 steps with 2 warm-started iterations
+  instead of every step, to fit a CPU. Its samples are pink noise (``plan_noise_beta`` 1), not
+  white: the detour through the door needs samples that keep their direction.
+- Input channels are standardised with the training frames' mean and std and the embedding
+  ends in a LayerNorm that also ends every prediction, as in EB-JEPA.
 - V-JEPA 2-AC: the encoder is a 3-block ViT of width 64 on 4-pixel patches of 32-pixel frames
   with tubelets one frame long (V-JEPA 2: a ViT-g with 2-frame tubelets, pretrained on over a
   million hours of internet video; here a few thousand random-walk clips of 4 frames from the

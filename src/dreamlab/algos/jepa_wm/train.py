@@ -227,30 +227,13 @@ def make_dataset(cfg: JEPAWMConfig, random_wall: bool) -> Trajectories:
 
 def build_model(cfg: JEPAWMConfig) -> Model:
     """The world model of the config's recipe, with fresh weights."""
+    # the encoder and predictor that the JEPA model and its pixel baseline share
+    shared = (cfg.obs_mode, cfg.image_size, cfg.channels, cfg.res_blocks, cfg.embed_dim)
+    shared += (cfg.predictor, cfg.predictor_hidden)
     if cfg.recipe == "eb_jepa":
-        return JEPAWorldModel(
-            cfg.obs_mode,
-            cfg.image_size,
-            cfg.channels,
-            cfg.res_blocks,
-            cfg.embed_dim,
-            cfg.predictor,
-            cfg.predictor_hidden,
-            cfg.idm_hidden,
-            cfg.final_norm,
-        )
+        return JEPAWorldModel(*shared, cfg.idm_hidden, cfg.final_norm)
     if cfg.recipe == "pixel":
-        return PixelWorldModel(
-            cfg.obs_mode,
-            cfg.image_size,
-            cfg.channels,
-            cfg.res_blocks,
-            cfg.embed_dim,
-            cfg.predictor,
-            cfg.predictor_hidden,
-            cfg.decoder_channels,
-            cfg.final_norm,
-        )
+        return PixelWorldModel(*shared, cfg.decoder_channels, cfg.final_norm)
     if cfg.recipe == "vjepa2_ac":
         if not 1 <= cfg.vit_clip <= cfg.trajectory_length:
             raise DreamlabError(

@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from dreamlab.envs.two_rooms import (
     SUCCESS_DISTANCE,
+    TwoRoomsData,
     TwoRoomsEnv,
     TwoRoomsModel,
     WallSpec,
@@ -411,3 +412,24 @@ def test_generator_makes_ten_thousand_trajectories_fast() -> None:
 def test_generator_rejects_bad_sizes() -> None:
     with pytest.raises(DreamlabError, match="n >= 1 and steps >= 2"):
         generate_two_rooms(0)
+
+
+def _changed_rooms(data: TwoRoomsData) -> np.ndarray:
+    left = data.positions[..., 0] < data.walls[:, None, 0]  # [n, T]
+    return left[:, 0] != left[:, -1]
+
+
+def test_crossing_walks_go_through_the_door_under_the_true_dynamics() -> None:
+    uniform = generate_two_rooms(400, steps=17, seed=5)
+    crossing = generate_two_rooms(400, steps=17, seed=5, cross_fraction=1.0)
+    assert _changed_rooms(uniform).mean() < 0.1
+    assert _changed_rooms(crossing).mean() > 0.8
+    # still legal walks: actions of norm <= 0.9, positions the true step of the recorded actions
+    assert np.linalg.norm(crossing.actions, axis=-1).max() <= 0.9 + 1e-6
+    spec = WallSpec.from_tensor(torch.from_numpy(crossing.walls))
+    pos = torch.from_numpy(crossing.positions)
+    for t in range(16):
+        nxt = two_rooms_step(pos[:, t], torch.from_numpy(crossing.actions[:, t]), spec)
+        torch.testing.assert_close(nxt, pos[:, t + 1])
+    with pytest.raises(DreamlabError, match="cross_fraction"):
+        generate_two_rooms(4, cross_fraction=1.5)

@@ -351,6 +351,28 @@ def _sample_free(
     return pos
 
 
+def _crossing_walks(
+    rng: np.random.Generator,
+    walls: np.ndarray,
+    start: np.ndarray,
+    fraction: float,
+    thickness: float,
+    door_gap: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick the walks that cross the door (indices [c]), move their starts beside it (in place in
+    ``start``) and return their aim points [c, 2], 12 px past the wall on the other side."""
+    if fraction <= 0.0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.float32)
+    picked = np.flatnonzero(rng.random(len(walls)) < fraction)
+    side = rng.choice([-1.0, 1.0], size=len(picked))  # -1: start left of the wall
+    wx, dy = walls[picked, 0], walls[picked, 1]
+    reach = thickness / 2 + rng.uniform(1.0, 8.0, size=len(picked))
+    start[picked, 0] = wx + side * reach
+    start[picked, 1] = dy + rng.uniform(-1.0, 1.0, size=len(picked)) * (door_gap / 2 - 1.5)
+    aim = np.stack([wx - side * (thickness / 2 + 12.0), dy], axis=-1)
+    return picked, np.clip(aim, BORDER_LOW, BORDER_HIGH).astype(np.float32)
+
+
 def _check_geometry(thickness: float, door_gap: float) -> None:
     lo, hi = _THICKNESS_RANGE
     if not lo <= thickness <= hi:
@@ -619,6 +641,7 @@ def generate_two_rooms(
     kappa: float = 5.0,
     thickness: float = WALL_THICKNESS,
     door_gap: float = DOOR_GAP,
+    cross_fraction: float = 0.0,
 ) -> TwoRoomsData:
     """Make ``n`` random-walk trajectories of ``steps`` frames, deterministically for a seed.
 
@@ -626,7 +649,15 @@ def generate_two_rooms(
     The heading starts uniform and turns by a von Mises(0, ``kappa``) angle each step; the step
     length is N(1, 0.4) clipped to [0.2, 1.8] px, so ``action = length / 2 * (cos h, sin h)``. Walls
     and borders cut steps as in ``two_rooms_step``. Frames are rendered in chunks to bound memory.
+
+    A ``cross_fraction`` of the walks head for the other room instead: they start beside the door
+    (1-8 px from the wall, within the door's span) and every step aims at a point 12 px past the
+    door, turned by the same von Mises noise. Uniform walks almost never pass the door (~3% of
+    17-frame walks change rooms), so a model would otherwise rarely see where the wall lets it
+    through. With 0 the walks (and the random numbers behind them) are exactly the uniform ones.
     """
+    if not 0.0 <= cross_fraction <= 1.0:
+        raise DreamlabError(f"cross_fraction must be in [0, 1], got {cross_fraction}")
     _check_mode(obs_mode)
     _check_geometry(thickness, door_gap)
     if n < 1 or steps < 2:
@@ -634,18 +665,27 @@ def generate_two_rooms(
     rng = np.random.default_rng(seed)
     walls = _sample_walls(rng, n, random_wall)  # [n, 2]
     start = _sample_free(rng, walls, thickness, door_gap)  # [n, 2]
-    heading = rng.uniform(-np.pi, np.pi, size=(n, 1)) + np.cumsum(
-        rng.vonmises(0.0, kappa, size=(n, steps - 1)), axis=1
-    )  # [n, steps - 1]
+    first = rng.uniform(-np.pi, np.pi, size=(n, 1))
+    turns = rng.vonmises(0.0, kappa, size=(n, steps - 1))  # [n, steps - 1]
+    heading = first + np.cumsum(turns, axis=1)
     length = np.clip(rng.normal(1.0, 0.4, size=(n, steps - 1)), 0.2, 1.8)
     actions = (length / STEP_SCALE)[..., None] * np.stack([np.cos(heading), np.sin(heading)], -1)
     actions = actions.astype(np.float32)  # [n, steps - 1, 2]
+    crossing, aim = _crossing_walks(rng, walls, start, cross_fraction, thickness, door_gap)
 
     spec = WallSpec.from_tensor(torch.from_numpy(walls), thickness, door_gap)
     pos = torch.from_numpy(start)
     traj = [pos]
     act = torch.from_numpy(actions)
     for t in range(steps - 1):
+        if crossing.size:
+            # steer toward the aim point, with the walk's own noise on the heading
+            to_aim = aim - pos[crossing].numpy()  # [c, 2]
+            h = np.arctan2(to_aim[:, 1], to_aim[:, 0]) + turns[crossing, t]
+            step = (length[crossing, t] / STEP_SCALE)[:, None] * np.stack(
+                [np.cos(h), np.sin(h)], -1
+            )
+            act[crossing, t] = torch.from_numpy(step.astype(np.float32))
         pos = two_rooms_step(pos, act[:, t], spec)
         traj.append(pos)
     positions = torch.stack(traj, dim=1).numpy()  # [n, steps, 2]

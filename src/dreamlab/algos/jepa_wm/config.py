@@ -35,6 +35,9 @@ class JEPAWMConfig:
     image_size: int = 32
     """Side of the encoder's input: the 65-pixel frame loses its last row and column (solid
     border) to make 64, then is average-pooled down to 32 (or 16); 64 keeps full resolution."""
+    cross_fraction: float = 0.0
+    """Fraction of the random walks steered through the door into the other room (EB-JEPA's data
+    sends 35% through; uniform walks of 17 frames change rooms ~3% of the time)."""
     data_seed: int = 0
     """Seed of the random walks and walls."""
     # encoder: an Impala-style CNN to one flat embedding per frame

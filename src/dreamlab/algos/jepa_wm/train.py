@@ -213,7 +213,12 @@ def make_dataset(cfg: JEPAWMConfig, random_wall: bool) -> Trajectories:
     for i, chunk_seed in enumerate(seeds):
         m = min(_CHUNK, n - i * _CHUNK)
         data = generate_two_rooms(
-            m, t, random_wall=random_wall, obs_mode=cfg.obs_mode, seed=int(chunk_seed)
+            m,
+            t,
+            random_wall=random_wall,
+            obs_mode=cfg.obs_mode,
+            seed=int(chunk_seed),
+            cross_fraction=cfg.cross_fraction,
         )
         frames = torch.from_numpy(data.obs).flatten(0, 1)  # [m * T, ...]
         small = prepare_frames(frames, cfg.obs_mode, cfg.image_size)  # [m * T, C, S, S]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dreamlab.errors import DreamlabError
-from dreamlab.planners.mcts import SearchConfig, considered_visits, mcts
+from dreamlab.planners.mcts import SearchConfig, considered_visits, mcts, most_visited
 from dreamlab.types import State, StepOut
 
 
@@ -328,3 +328,9 @@ def test_two_player_search_wins_and_blocks_on_the_exact_game(gumbel: bool) -> No
     )  # fmt: skip
     assert result.action.tolist() == [2, 2]
     assert result.q[0, 2] == pytest.approx(1.0)  # winning at once is worth 1 to X
+
+
+def test_most_visited_breaks_ties_by_q() -> None:
+    visits = np.array([[2, 2], [3, 1], [0, 4], [2, 2]])
+    q = np.array([[0.1, 0.5], [0.1, 0.9], [0.9, 0.1], [0.7, 0.2]])
+    assert most_visited(visits, q).tolist() == [1, 0, 1, 0]

@@ -27,7 +27,7 @@ from dreamlab.errors import DreamlabError
 from dreamlab.protocols import WorldModel
 from dreamlab.types import State
 
-__all__ = ["SearchConfig", "SearchResult", "considered_visits", "mcts"]
+__all__ = ["SearchConfig", "SearchResult", "considered_visits", "mcts", "most_visited"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,16 @@ class SearchTree:
     raw_value: np.ndarray  # [B, N] the network's value at the node
     reward: np.ndarray  # [B, N] reward on arriving at the node
     prior: np.ndarray  # [B, N, A]
+
+
+def most_visited(visits: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The most visited action of each row of ``visits`` [B, A], ties broken by the higher ``q``.
+
+    Ties are common at few simulations (2 actions, 4 simulations: 2 and 2); breaking them by
+    index would always pick action 0.
+    """
+    top = visits == visits.max(axis=1, keepdims=True)
+    return np.where(top, q, -np.inf).argmax(axis=1)
 
 
 def considered_visits(max_considered: int, simulations: int) -> np.ndarray:
@@ -362,7 +372,7 @@ def mcts(
 
     ``legal`` [B, A] masks the root's actions (inside the tree every action is allowed, as in
     MuZero). pUCT picks the move by sampling visit counts ** (1 / temperature) (temperature 0:
-    the most visited); Gumbel MuZero picks the action left after sequential halving.
+    ``most_visited``); Gumbel MuZero picks the action left after sequential halving.
     """
     b, n_actions = root_logits.shape
     n = cfg.simulations + 1
@@ -490,7 +500,7 @@ def mcts(
     else:
         policy = root_visits / root_visits.sum(axis=1, keepdims=True)
         if temperature == 0:
-            chosen = root_visits.argmax(axis=1)
+            chosen = most_visited(root_visits, q)
         else:
             w = root_visits.astype(np.float64) ** (1.0 / temperature)
             w /= w.sum(axis=1, keepdims=True)

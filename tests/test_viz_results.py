@@ -78,6 +78,7 @@ def test_format_metric_and_report(tmp_path: Path) -> None:
     assert format_metric(3120433) == "3,120,433"
     assert format_metric(57.726) == "57.7"
     assert format_metric(204198.0) == "204,198"
+    assert format_metric({"seed0": 24000, "seed1": None}) == "seed0: 24,000, seed1: None"
     assert format_metric(True) == "True"
     record = write_results(tmp_path / "r.json", "b", "python b.py", now(), 2.0, [0], {"x": 0.5})
     write_report(tmp_path / "r.md", record, "Title", [("the x", "x", ">= 0.4")], ["A note."])

@@ -119,9 +119,12 @@ def now() -> datetime:
 
 
 def format_metric(value: Any) -> str:
-    """A metric as a person reads it: spreads as ``mean ± std (n = N)``, big numbers with commas."""
+    """A metric as a person reads it: spreads as ``mean ± std (n = N)``, big numbers with commas,
+    other dicts as ``key: value`` pairs."""
     if isinstance(value, dict) and {"mean", "std", "n"} <= set(value):
         return f"{value['mean']:.1f} ± {value['std']:.1f} (n = {value['n']})"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {format_metric(v)}" for k, v in value.items())
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):

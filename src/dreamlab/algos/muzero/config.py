@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["PRESETS", "MuZeroConfig"]
 
@@ -68,31 +68,23 @@ class MuZeroConfig:
     """torch threads: small networks are fastest on one."""
 
 
+# CartPole's episodes cap at 500 steps: discount 0.99 (values up to ~100) learns faster and
+# steadier here than the paper's 0.997; two updates per environment step. Three departures from
+# the paper, each measured over 5 seeds (docs/results/muzero_cartpole.md): uniform replay
+# (prioritised replay kept re-sampling the early failures: 3 of 5 seeds solved), a full-weight
+# value loss and Reanalyze on half of each batch (together: 5 of 5 within 5,000 steps).
+_CARTPOLE = MuZeroConfig(
+    discount=0.99,
+    replay_ratio=2.0,
+    stop_return=475.0,
+    priority_alpha=0.0,
+    value_weight=1.0,
+    reanalyze=0.5,
+)
+
 PRESETS: dict[str, MuZeroConfig] = {
-    # CartPole's episodes cap at 500 steps: discount 0.99 (values up to ~100) learns faster and
-    # steadier here than the paper's 0.997; two updates per environment step. Three departures
-    # from the paper, each measured over 5 seeds (docs/results/muzero_cartpole.md): uniform replay
-    # (prioritised replay kept re-sampling the early failures: 3 of 5 seeds solved), a full-weight
-    # value loss and Reanalyze on half of each batch (together: 5 of 5 within 5,000 steps).
-    "cartpole": MuZeroConfig(
-        discount=0.99,
-        replay_ratio=2.0,
-        stop_return=475.0,
-        priority_alpha=0.0,
-        value_weight=1.0,
-        reanalyze=0.5,
-    ),
-    "cartpole-puct": MuZeroConfig(
-        discount=0.99,
-        replay_ratio=2.0,
-        stop_return=475.0,
-        priority_alpha=0.0,
-        value_weight=1.0,
-        reanalyze=0.5,
-        gumbel=False,
-        simulations=25,
-        eval_simulations=25,
-    ),
+    "cartpole": _CARTPOLE,
+    "cartpole-puct": replace(_CARTPOLE, gumbel=False, simulations=25, eval_simulations=25),
     "tictactoe": MuZeroConfig(
         hidden=128,
         latent=64,

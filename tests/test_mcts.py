@@ -67,7 +67,13 @@ def _expand(node: Node, z: torch.Tensor, value: float, logits: np.ndarray, rewar
     node.prior_vec = _softmax(logits)  # type: ignore[attr-defined]
 
 
-def _completed(node: Node, discount: float, legal: np.ndarray, cfg: SearchConfig) -> np.ndarray:
+def _completed(
+    node: Node,
+    discount: float,
+    legal: np.ndarray,
+    cfg: SearchConfig,
+    tree: tuple[float, float] = (math.inf, -math.inf),
+) -> np.ndarray:
     prior = node.prior_vec  # type: ignore[attr-defined]
     kids = node.children
     total = sum(c.visits for c in kids.values())
@@ -77,6 +83,8 @@ def _completed(node: Node, discount: float, legal: np.ndarray, cfg: SearchConfig
     mixed = (node.raw + total * weighted) / (total + 1)
     out = np.array([q.get(a, mixed) for a in range(len(prior))])
     lo, hi = out[legal].min(), out[legal].max()
+    if cfg.tree_scale:  # widen to the range of every Q seen in the tree
+        lo, hi = min(lo, tree[0]), max(hi, tree[1])
     out = (out - lo) / max(hi - lo, 1e-8)
     most = max([c.visits for c in kids.values()], default=0)
     return (cfg.c_visit + most) * cfg.c_scale * out
@@ -103,7 +111,7 @@ def reference_search(
             allowed = legal if node is root else np.ones(n_actions, bool)
             scores = np.full(n_actions, -np.inf)
             if cfg.gumbel:
-                qc = _completed(node, discount, allowed, cfg)
+                qc = _completed(node, discount, allowed, cfg, (lo, hi))
                 counts = np.array(
                     [node.children[a].visits if a in node.children else 0 for a in range(n_actions)]
                 )
@@ -158,7 +166,7 @@ def reference_search(
     )
     final = -1
     if cfg.gumbel:
-        qc = _completed(root, discount, legal, cfg)
+        qc = _completed(root, discount, legal, cfg, (lo, hi))
         score = np.maximum(-1e9, gumbel + root.logits + qc)
         final = int(np.where(legal & (visits == visits.max()), score, -np.inf).argmax())
     return visits, final
@@ -171,8 +179,9 @@ def reference_search(
         SearchConfig(simulations=25, noise_fraction=0.0, two_player=True, discount=1.0),
         SearchConfig(simulations=30, gumbel=True, max_considered=4),
         SearchConfig(simulations=17, gumbel=True, max_considered=16, two_player=True),
+        SearchConfig(simulations=30, gumbel=True, max_considered=4, tree_scale=True),
     ],
-    ids=["puct", "puct-two-player", "gumbel", "gumbel-two-player"],
+    ids=["puct", "puct-two-player", "gumbel", "gumbel-two-player", "gumbel-tree-scale"],
 )
 def test_batched_tree_matches_the_one_environment_reference(cfg: SearchConfig) -> None:
     model = FixedModel()
@@ -334,3 +343,22 @@ def test_most_visited_breaks_ties_by_q() -> None:
     visits = np.array([[2, 2], [3, 1], [0, 4], [2, 2]])
     q = np.array([[0.1, 0.5], [0.1, 0.9], [0.9, 0.1], [0.7, 0.2]])
     assert most_visited(visits, q).tolist() == [1, 0, 1, 0]
+
+
+def test_tree_scale_makes_the_policy_target_follow_the_size_of_the_q_gap() -> None:
+    # Node-wise rescaling maps any gap between two actions to 0 and 1, so every target is
+    # one-hot; over the tree's range a small gap gives a soft target and a large one a sharp one.
+    model = FixedModel(actions=2, seed=4)
+    g = torch.Generator().manual_seed(2)
+    z0 = torch.tanh(torch.randn(8, 6, generator=g, dtype=torch.float64))
+    value, _ = model.heads(z0)
+    flat = torch.zeros(8, 2, dtype=torch.float64)
+    sharpest = {}
+    for tree_scale in (False, True):
+        cfg = SearchConfig(simulations=8, gumbel=True, gumbel_scale=0.0, tree_scale=tree_scale)
+        result = mcts(model, State(z=z0), value, flat, cfg, np.random.default_rng(0))
+        sharpest[tree_scale] = result.policy.max(axis=1)
+        gap = np.abs(result.q[:, 0] - result.q[:, 1])
+    assert (sharpest[False] > 0.99).all()
+    assert (sharpest[True] < sharpest[False]).all()
+    assert sharpest[True].argmin() == gap.argmin() and sharpest[True].argmax() == gap.argmax()

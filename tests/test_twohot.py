@@ -35,3 +35,14 @@ def test_logits_of_a_two_hot_target_decode_to_its_scalar() -> None:
     x = torch.tensor([-37.0, 0.0, 4.2, 150.0], dtype=torch.float64)
     target = to_two_hot(value_transform(x), 300)
     torch.testing.assert_close(from_logits(torch.log(target + 1e-30)), x, rtol=1e-6, atol=1e-6)
+
+
+def test_an_untransformed_support_holds_outcomes_as_one_hot_classes() -> None:
+    # A board game's win, draw and loss on the support -1..1: one bin each, decoded back exactly.
+    outcomes = torch.tensor([-1.0, 0.0, 1.0])
+    targets = to_two_hot(outcomes, 1)
+    assert torch.equal(targets, torch.eye(3))
+    decoded = from_logits(torch.log(targets.clamp_min(1e-12)), transformed=False)
+    assert torch.allclose(decoded, outcomes, atol=1e-6)
+    # Through h(x) the same outcomes only move 0.415 of the mass off the draw bin.
+    assert targets[2].max() > to_two_hot(value_transform(outcomes), 1)[2].max() + 0.4

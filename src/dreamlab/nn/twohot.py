@@ -46,8 +46,9 @@ def to_two_hot(y: Tensor, size: int) -> Tensor:
     return out
 
 
-def from_logits(logits: Tensor, eps: float = EPS) -> Tensor:
-    """The scalar [...] a categorical prediction [..., 2S + 1] stands for: h^-1(E[support])."""
+def from_logits(logits: Tensor, eps: float = EPS, transformed: bool = True) -> Tensor:
+    """The scalar [...] a categorical prediction [..., 2S + 1] stands for: h^-1(E[support]),
+    or E[support] itself when the support holds untransformed values."""
     size = (logits.shape[-1] - 1) // 2
     expected = (logits.softmax(-1) * support(size, logits.dtype).to(logits.device)).sum(-1)
-    return value_inverse(expected, eps)
+    return value_inverse(expected, eps) if transformed else expected

@@ -53,6 +53,10 @@ class SearchConfig:
     """Scale of the Gumbel noise (0: deterministic, for evaluation)."""
     c_visit: float = 50.0
     c_scale: float = 0.1
+    tree_scale: bool = False
+    """Rescale completed Q by the min and max over the whole tree (MuZero's MinMaxStats) rather
+    than over the node's own actions (mctx). With two actions the node-wise rescaling maps any
+    gap, however small, to 0 and 1, so the policy target turns one-hot on noise."""
 
     def __post_init__(self) -> None:
         if self.simulations < 1:
@@ -144,9 +148,13 @@ def _q(child, visits, value_sum, reward, discount, b, node, a):  # pragma: no co
 
 @numba.njit(cache=True)
 def _completed_q(
-    child, visits, value_sum, reward, raw_value, prior, discount, b, node, legal, out
+    child, visits, value_sum, reward, raw_value, prior, discount, b, node, legal, minmax, out
 ):  # pragma: no cover
-    """Gumbel MuZero's completed Q of a node's actions, min-max rescaled over them, into out [A]."""
+    """Gumbel MuZero's completed Q of a node's actions, min-max rescaled, into out [A].
+
+    The range is the node's own actions', widened to the tree's (``minmax`` [B, 2]) when that
+    holds values; pass an empty range (inf, -inf) for the node-wise rescaling alone.
+    """
     n_actions = out.shape[0]
     total, prob_sum, weighted = 0.0, 0.0, 0.0
     for a in range(n_actions):
@@ -160,7 +168,7 @@ def _completed_q(
             q = _q(child, visits, value_sum, reward, discount, b, node, a)
             weighted += max(prior[b, node, a], 1e-38) * q / prob_sum
     mixed = (raw_value[b, node] + total * weighted) / (total + 1.0)
-    lo, hi = np.inf, -np.inf
+    lo, hi = minmax[b, 0], minmax[b, 1]
     for a in range(n_actions):
         if child[b, node, a] >= 0:
             out[a] = _q(child, visits, value_sum, reward, discount, b, node, a)
@@ -203,6 +211,7 @@ def _select(
     n_legal,
     sim,
     gumbel,
+    tree_scale,
     discount,
     c1,
     c2,
@@ -215,6 +224,10 @@ def _select(
     n_batch, _, n_actions = child.shape
     all_legal = np.ones(n_actions, dtype=np.bool_)
     qc = np.empty(n_actions)
+    bounds = minmax
+    if not tree_scale:  # an empty range: the node's own actions set it
+        bounds = np.empty((n_batch, 2))
+        bounds[:, 0], bounds[:, 1] = np.inf, -np.inf
     for b in range(n_batch):
         node = 0
         while True:
@@ -223,7 +236,18 @@ def _select(
             best, best_a = -np.inf, -1
             if gumbel:
                 _completed_q(
-                    child, visits, value_sum, reward, raw_value, prior, discount, b, node, mask, qc
+                    child,
+                    visits,
+                    value_sum,
+                    reward,
+                    raw_value,
+                    prior,
+                    discount,
+                    b,
+                    node,
+                    mask,
+                    bounds,
+                    qc,
                 )
                 _sigma(child, visits, qc, c_visit, c_scale, b, node)
                 if at_root:
@@ -430,6 +454,7 @@ def mcts(
             n_legal,
             sim,
             cfg.gumbel,
+            cfg.tree_scale,
             discount,
             cfg.c1,
             cfg.c2,
@@ -475,6 +500,7 @@ def mcts(
     if cfg.gumbel:
         qc = np.zeros((b, n_actions))
         chosen = np.zeros(b, dtype=np.int64)
+        bounds = minmax if cfg.tree_scale else np.tile(np.array([np.inf, -np.inf]), (b, 1))
         for i in range(b):
             _completed_q(
                 child,
@@ -487,6 +513,7 @@ def mcts(
                 i,
                 0,
                 legal_np[i],
+                bounds,
                 qc[i],
             )
             _sigma(child, visits, qc[i], cfg.c_visit, cfg.c_scale, i, 0)

@@ -18,11 +18,16 @@ class MuZeroConfig:
     """Size of the latent state s (min-max scaled to [0, 1], as in the paper)."""
     support: int = 20
     """Values and rewards are categorical over -support .. support of h(x)."""
+    value_transform: bool = True
+    """Put h(x) between scalars and the support (the paper's Atari setting); False: the support
+    holds the values themselves, as for a board game's outcomes -1, 0, 1 (win, draw, loss)."""
     # search
     simulations: int = 16
     gumbel: bool = True
     """Gumbel MuZero's root (sequential halving); False: pUCT with Dirichlet noise."""
     max_considered: int = 16
+    tree_scale: bool = False
+    """Gumbel: rescale completed Q over the whole tree's range rather than the node's own."""
     dirichlet_alpha: float = 0.25
     noise_fraction: float = 0.25
     eval_simulations: int = 16

@@ -53,9 +53,10 @@ class MuZeroNet(nn.Module):
         latent: int = 32,
         support: int = 20,
         consistency: bool = False,
+        transformed: bool = True,
     ) -> None:
         super().__init__()
-        self.actions, self.support = actions, support
+        self.actions, self.support, self.transformed = actions, support, transformed
         bins = 2 * support + 1
         self.represent = _mlp(obs_dim, hidden, latent)
         self.dynamics = _mlp(latent + actions, hidden, latent)
@@ -74,6 +75,10 @@ class MuZeroNet(nn.Module):
         with torch.no_grad():
             z = self.projector(observed)
         return -F.cosine_similarity(p, z, dim=-1)
+
+    def scalar(self, logits: Tensor) -> Tensor:
+        """The value or reward [...] that categorical logits [..., 2S + 1] stand for."""
+        return from_logits(logits, transformed=self.transformed)
 
     def represent_obs(self, obs: Tensor) -> Tensor:
         """h: observations [B, D_obs] -> latent states [B, D]."""
@@ -98,15 +103,15 @@ class MuZeroNet(nn.Module):
         """The search root: states, scalar values [B] and policy logits [B, A] of observations."""
         s = self.represent_obs(obs)
         logits, value = self.predict(s)
-        return State(z=s), from_logits(value), logits
+        return State(z=s), self.scalar(value), logits
 
     def step(self, state: State, action: Tensor) -> tuple[State, StepOut]:
         """One imagined step: the next state, its reward, and its value and policy logits."""
         nxt, reward = self.recurrent(state.z, action.long())
         logits, value = self.predict(nxt)
         out = StepOut(
-            reward=from_logits(reward),
+            reward=self.scalar(reward),
             cont=torch.ones(len(nxt), dtype=nxt.dtype),
-            extras={"value": from_logits(value), "policy_logits": logits},
+            extras={"value": self.scalar(value), "policy_logits": logits},
         )
         return State(z=nxt), out

@@ -33,7 +33,7 @@ from dreamlab.envs import make_env
 from dreamlab.envs.tictactoe import minimax_move
 from dreamlab.errors import DreamlabError
 from dreamlab.eval.results import spread
-from dreamlab.nn.twohot import from_logits, to_two_hot, value_transform
+from dreamlab.nn.twohot import to_two_hot, value_transform
 from dreamlab.planners.mcts import SearchConfig, mcts
 from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dreamlab.train.config import config_from_dict
@@ -79,6 +79,7 @@ def build_net(cfg: MuZeroConfig, info: EnvInfo) -> MuZeroNet:
         cfg.latent,
         cfg.support,
         consistency=cfg.consistency_weight > 0,
+        transformed=cfg.value_transform,
     )
 
 
@@ -90,6 +91,7 @@ def search_config(cfg: MuZeroConfig, info: EnvInfo, evaluation: bool = False) ->
         two_player=info.two_player,
         gumbel=cfg.gumbel,
         max_considered=cfg.max_considered,
+        tree_scale=cfg.tree_scale,
         gumbel_scale=0.0 if evaluation else 1.0,
         dirichlet_alpha=cfg.dirichlet_alpha,
         noise_fraction=0.0 if evaluation else cfg.noise_fraction,
@@ -127,7 +129,7 @@ def value_targets(plan: TargetPlan, target_net: MuZeroNet) -> np.ndarray:
     if len(plan.boot_obs):
         with torch.no_grad():
             _, v = target_net.predict(target_net.represent_obs(torch.as_tensor(plan.boot_obs)))
-            boot[:-1] = from_logits(v).numpy()
+            boot[:-1] = target_net.scalar(v).numpy()
     return plan.partial + plan.boot_weight * boot[plan.boot_index]
 
 
@@ -169,15 +171,16 @@ def learn(
 ) -> tuple[dict[str, float], np.ndarray]:
     """One gradient step on a batch; returns the losses and new priorities [B]."""
     z = torch.as_tensor(value_targets(plan, target_net))  # [B, K + 1]
-    value_target = to_two_hot(value_transform(z), cfg.support)
-    reward_target = to_two_hot(value_transform(torch.as_tensor(plan.reward)), cfg.support)
+    h = value_transform if cfg.value_transform else (lambda x: x)
+    value_target = to_two_hot(h(z), cfg.support)
+    reward_target = to_two_hot(h(torch.as_tensor(plan.reward)), cfg.support)
     pol_t = torch.as_tensor(policy)
     vmask, rmask = torch.as_tensor(plan.value_mask), torch.as_tensor(plan.reward_mask)
     pmask = torch.as_tensor(plan.policy_mask)
     actions = torch.as_tensor(plan.actions)
     s = net.represent_obs(torch.as_tensor(plan.obs))
     logits, v = net.predict(s)
-    first_value = from_logits(v.detach())
+    first_value = net.scalar(v.detach())
     lv = _ce(v, value_target[:, 0]) * vmask[:, 0]
     lp = _ce(logits, pol_t[:, 0]) * pmask[:, 0]
     lr = torch.zeros_like(lv)
@@ -205,12 +208,16 @@ def learn(
     torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
     opt.step()
     priorities = (first_value - z[:, 0]).abs().numpy()
+    w = plan.weights.astype(np.float64)
     losses = {
         "train/loss": loss.item(),
         "train/value": lv.mean().item(),
         "train/policy": lp.mean().item(),
         "train/reward": lr.mean().item(),
         "train/consistency": lc.mean().item(),
+        # Kish's effective sample size of the importance weights: with prioritised replay a few
+        # low-priority rows can carry almost all of a batch's weight.
+        "train/effective_batch": float(w.sum() ** 2 / (w**2).sum()),
     }
     return losses, priorities
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from dreamlab.algos.muzero.networks import MuZeroNet, scale_gradient, scale_latent
-from dreamlab.algos.muzero.replay import GameReplay
+from dreamlab.algos.muzero.replay import GameReplay, permute_plan
 from dreamlab.envs import make_env
-from dreamlab.envs.tictactoe import TicTacToe, minimax_move, minimax_value
+from dreamlab.envs.tictactoe import SYMMETRIES, TicTacToe, minimax_move, minimax_value
 from dreamlab.errors import DreamlabError
 
 
@@ -222,3 +222,42 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path) -> None:  # type: ig
     assert summary["env_steps"] >= 600
     assert summary["curve"][: len(saved.meta["curve"])] == saved.meta["curve"]
     assert summary["updates"] > saved.meta["updates"]
+
+
+def _board(obs: np.ndarray) -> np.ndarray:
+    """The board (+1 X, -1 O) an observation [27] shows, whoever is to move."""
+    me = 1 if obs[18] > 0.5 else -1
+    return me * obs[:9] - me * obs[9:18]
+
+
+def test_a_symmetric_view_of_a_game_is_a_game_with_the_same_targets() -> None:
+    rng = np.random.default_rng(0)
+    replay = GameReplay(9, alpha=0.0)
+    for _ in range(6):  # random games whose policy targets sit on the move played
+        env = TicTacToe()
+        obs, info = env.reset()
+        g = replay.new_game(obs, info["legal"])
+        while True:
+            a = int(rng.choice(np.flatnonzero(info["legal"])))
+            obs, r, term, _, info = env.step(a)
+            replay.add(g, action=a, reward=r, obs=obs, legal=info["legal"], policy=np.eye(9)[a],
+                       value=0.0, terminal=term, truncated=False)  # fmt: skip
+            if term:
+                break
+    plan = replay.sample(64, 3, 9, 1.0, True, 1.0, rng)
+    seen, policy = permute_plan(plan, plan.policy.copy(), SYMMETRIES, rng)
+    assert not np.array_equal(seen.obs, plan.obs)  # 64 rows: some symmetry other than identity
+    for row in range(64):
+        board = _board(seen.obs[row])
+        assert sorted(board) == sorted(_board(plan.obs[row]))
+        for k in range(3):
+            if not plan.policy_mask[row, k]:
+                break
+            a = seen.actions[row, k]
+            assert policy[row, k].argmax() == a == seen.policy[row, k].argmax()
+            assert board[a] == 0  # the moved action is legal on the moved board
+            board[a] = 1 if (board != 0).sum() % 2 == 0 else -1
+            # playing it gives the moved next observation, move after move
+            np.testing.assert_array_equal(board, _board(seen.next_obs[row, k]))
+    np.testing.assert_array_equal(seen.partial, plan.partial)
+    np.testing.assert_array_equal(seen.reward, plan.reward)

@@ -18,9 +18,39 @@ from gymnasium import spaces
 
 from dreamlab.errors import DreamlabError
 
-__all__ = ["LINES", "TicTacToe", "minimax_move", "minimax_value", "tictactoe", "winner"]
+__all__ = [
+    "LINES",
+    "SYMMETRIES",
+    "TicTacToe",
+    "minimax_move",
+    "minimax_value",
+    "tictactoe",
+    "winner",
+]
 
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+
+
+def _symmetries() -> np.ndarray:
+    """The 8 symmetries of the square board as cell permutations [8, 9]: new cell i holds old
+    cell ``perm[i]`` (4 rotations, each with and without a mirror)."""
+    perms = []
+    for mirror in (False, True):
+        for turns in range(4):
+            perm = []
+            for i in range(9):
+                r, c = divmod(i, 3)
+                for _ in range(turns):  # rotate the source coordinate a quarter turn
+                    r, c = c, 2 - r
+                if mirror:
+                    c = 2 - c
+                perm.append(3 * r + c)
+            perms.append(perm)
+    return np.asarray(perms, np.int64)
+
+
+SYMMETRIES = _symmetries()
+"""[8, 9] cell permutations under which the game, its values and its optimal moves are unchanged."""
 
 
 def winner(board: tuple[int, ...]) -> int:
@@ -71,6 +101,7 @@ def minimax_move(board: tuple[int, ...], rng: np.random.Generator) -> int:
 class TicTacToe(gymnasium.Env):
     """Two players, one env: the player to move is in ``info["to_play"]``."""
 
+    symmetries = SYMMETRIES  # for data augmentation (MuZero's ``augment_symmetries``)
     metadata = {"render_modes": ["ansi", "rgb_array"]}  # noqa: RUF012 (gymnasium declares it per instance)
 
     def __init__(self, render_mode: str | None = None) -> None:

@@ -55,6 +55,9 @@ class MuZeroConfig:
     """Updates between refreshes of the target network that gives bootstrap values."""
     priority_alpha: float = 1.0
     priority_beta: float = 1.0
+    augment_symmetries: bool = False
+    """Show each sampled position under a random symmetry of the board (board games only),
+    as AlphaGo Zero augments its data; MuZero's paper does not."""
     reanalyze: float = 0.0
     """Share of each batch whose policy targets are recomputed by a search with the latest network."""
     # acting

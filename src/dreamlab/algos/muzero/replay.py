@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Game", "GameReplay", "TargetPlan", "replay_arrays", "replay_from_arrays"]
+__all__ = [
+    "Game",
+    "GameReplay",
+    "TargetPlan",
+    "permute_plan",
+    "replay_arrays",
+    "replay_from_arrays",
+]
 
 
 class Game:
@@ -235,6 +242,43 @@ class GameReplay:
             positions=positions,
             weights=weights.astype(np.float32),
         )
+
+
+def permute_plan(
+    plan: TargetPlan, policy: np.ndarray, perms: np.ndarray, rng: np.random.Generator
+) -> tuple[TargetPlan, np.ndarray]:
+    """Each row of a batch seen under one random symmetry of a board game (data augmentation).
+
+    ``perms`` [G, A] are cell permutations (new cell i holds old cell ``perm[i]``); observations
+    are planes of A cells, actions and policies are cells too. Values and rewards are unchanged,
+    and so are the bootstrap observations, whose value a symmetry does not change.
+    """
+    b, a = len(policy), policy.shape[-1]
+    pick = perms[rng.integers(0, len(perms), b)]  # [B, A]
+    inverse = np.argsort(pick, axis=1)  # old cell -> new cell
+    planes = plan.obs.shape[1] // a
+
+    def cells(x: np.ndarray) -> np.ndarray:  # [B, ..., planes * A], each row its own symmetry
+        lead = x.shape[1:-1]
+        x = x.reshape(b, -1, planes, a)  # [B, N, planes, A]
+        idx = np.broadcast_to(pick[:, None, None, :], x.shape)
+        return np.take_along_axis(x, idx, axis=-1).reshape(b, *lead, planes * a)
+
+    obs = cells(plan.obs[:, None])[:, 0]
+    actions = np.take_along_axis(inverse, plan.actions, axis=1)
+    moved = np.take_along_axis(policy, np.broadcast_to(pick[:, None, :], policy.shape), axis=2)
+    out = TargetPlan(
+        **{
+            **plan.__dict__,
+            "obs": obs,
+            "next_obs": cells(plan.next_obs),
+            "actions": actions,
+            "policy": np.take_along_axis(
+                plan.policy, np.broadcast_to(pick[:, None, :], plan.policy.shape), axis=2
+            ),
+        }
+    )
+    return out, moved
 
 
 def replay_arrays(replay: GameReplay) -> dict[str, np.ndarray]:

@@ -28,7 +28,13 @@ import torch.nn.functional as F
 
 from dreamlab.algos.muzero.config import MuZeroConfig
 from dreamlab.algos.muzero.networks import MuZeroNet, scale_gradient
-from dreamlab.algos.muzero.replay import GameReplay, TargetPlan, replay_arrays, replay_from_arrays
+from dreamlab.algos.muzero.replay import (
+    GameReplay,
+    TargetPlan,
+    permute_plan,
+    replay_arrays,
+    replay_from_arrays,
+)
 from dreamlab.envs import make_env
 from dreamlab.envs.tictactoe import minimax_move
 from dreamlab.errors import DreamlabError
@@ -56,18 +62,21 @@ class EnvInfo:
     obs_dim: int
     actions: int
     two_player: bool
+    symmetries: np.ndarray | None = None
+    """[G, A] cell permutations that leave the game unchanged (board games), or None."""
 
 
 def env_info(name: str) -> EnvInfo:
     """Check that the env has vector observations and discrete actions."""
     env = make_env(name)
     obs_space, act_space = env.observation_space, env.action_space
+    symmetries = getattr(env.unwrapped, "symmetries", None)
     env.close()
     if not isinstance(act_space, gymnasium.spaces.Discrete):
         raise DreamlabError(f"MuZero here needs discrete actions; {name} has {act_space}")
     if not isinstance(obs_space, gymnasium.spaces.Box) or len(obs_space.shape) != 1:
         raise DreamlabError(f"MuZero here needs vector observations; {name} has {obs_space}")
-    return EnvInfo(name, int(obs_space.shape[0]), int(act_space.n), name == "tictactoe")
+    return EnvInfo(name, int(obs_space.shape[0]), int(act_space.n), name == "tictactoe", symmetries)
 
 
 def build_net(cfg: MuZeroConfig, info: EnvInfo) -> MuZeroNet:
@@ -318,6 +327,10 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
     """Train MuZero on ``env_name``; evaluates every ``eval_every`` environment steps."""
     torch.set_num_threads(cfg.threads)
     info = env_info(env_name)
+    if cfg.augment_symmetries and info.symmetries is None:
+        raise DreamlabError(
+            f"augment_symmetries needs a board game with symmetries; {env_name} has none"
+        )
     rng = seed_everything(cfg.seed)
     net = build_net(cfg, info)
     target_net = copy.deepcopy(net)
@@ -384,6 +397,8 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
                         net.eval()
                         policy = reanalyze_policies(plan, replay, net, search, cfg.reanalyze, rng)
                         net.train()
+                    if cfg.augment_symmetries:
+                        plan, policy = permute_plan(plan, policy, info.symmetries, rng)
                     losses, prio = learn(net, target_net, opt, plan, policy, cfg)
                     replay.update_priorities(plan.positions, prio)
                     updates += 1

@@ -261,3 +261,18 @@ def test_a_symmetric_view_of_a_game_is_a_game_with_the_same_targets() -> None:
             np.testing.assert_array_equal(board, _board(seen.next_obs[row, k]))
     np.testing.assert_array_equal(seen.partial, plan.partial)
     np.testing.assert_array_equal(seen.reward, plan.reward)
+
+
+def test_the_replay_window_draws_only_from_the_newest_games() -> None:
+    replay = GameReplay(2, alpha=0.0, capacity=7)
+    for _ in range(5):
+        _game(replay, [0.0, 0.0, 1.0], terminal=True)  # 3 positions each
+    drawn = {
+        g for g, _ in replay.sample(200, 1, 1, 1.0, False, 1.0, np.random.default_rng(0)).positions
+    }
+    assert drawn == {3, 4}  # 6 positions fit in 7; a third game would not
+    replay.capacity = 2  # smaller than a game: the newest game still trains
+    drawn = {
+        g for g, _ in replay.sample(50, 1, 1, 1.0, False, 1.0, np.random.default_rng(0)).positions
+    }
+    assert drawn == {4}

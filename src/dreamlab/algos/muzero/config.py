@@ -53,6 +53,8 @@ class MuZeroConfig:
     """Environment steps collected before the first update."""
     target_every: int = 100
     """Updates between refreshes of the target network that gives bootstrap values."""
+    replay_positions: int = 1_000_000
+    """Train on the newest games holding at most this many positions (a replay window)."""
     priority_alpha: float = 1.0
     priority_beta: float = 1.0
     augment_symmetries: bool = False

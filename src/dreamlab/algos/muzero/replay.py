@@ -163,10 +163,18 @@ class GameReplay:
         beta: float,
         rng: np.random.Generator,
     ) -> TargetPlan:
-        """Draw B positions with probability p_i^alpha / sum p^alpha and build their targets."""
-        owner = np.concatenate([np.full(len(p), g) for g, p in enumerate(self.priority)])
-        step = np.concatenate([np.arange(len(p)) for p in self.priority])
-        p = np.concatenate([np.asarray(q) for q in self.priority]) ** self.alpha
+        """Draw B positions with probability p_i^alpha / sum p^alpha and build their targets.
+
+        Only the newest games holding at most ``capacity`` positions are drawn from (always at
+        least the newest game): older games stay stored but no longer train the network."""
+        first, held = len(self.priority) - 1, len(self.priority[-1])
+        while first > 0 and held + len(self.priority[first - 1]) <= self.capacity:
+            first -= 1
+            held += len(self.priority[first])
+        live = range(first, len(self.priority))
+        owner = np.concatenate([np.full(len(self.priority[g]), g) for g in live])
+        step = np.concatenate([np.arange(len(self.priority[g])) for g in live])
+        p = np.concatenate([np.asarray(self.priority[g]) for g in live]) ** self.alpha
         p = p / p.sum()
         pick = rng.choice(len(p), size=batch, p=p)
         weights = (len(p) * p[pick]) ** (-beta)
@@ -295,9 +303,11 @@ def replay_arrays(replay: GameReplay) -> dict[str, np.ndarray]:
     return out
 
 
-def replay_from_arrays(flat: dict[str, np.ndarray], actions: int, alpha: float) -> GameReplay:
+def replay_from_arrays(
+    flat: dict[str, np.ndarray], actions: int, alpha: float, capacity: int = 1_000_000
+) -> GameReplay:
     """Inverse of ``replay_arrays``."""
-    replay = GameReplay(actions, alpha)
+    replay = GameReplay(actions, alpha, capacity)
     o = m = 0
     for i, length in enumerate(flat["lengths"].tolist()):
         arrays = {

@@ -335,7 +335,7 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
     net = build_net(cfg, info)
     target_net = copy.deepcopy(net)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    replay = GameReplay(info.actions, cfg.priority_alpha)
+    replay = GameReplay(info.actions, cfg.priority_alpha, cfg.replay_positions)
     steps = updates = 0
     wall = 0.0
     curve: list[dict[str, float]] = []
@@ -344,7 +344,7 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
         ckpt = load_checkpoint(folder)
         restore_state(ckpt.tensors, ckpt.meta, {"net": net, "target": target_net}, {"opt": opt})
         flat = {k[7:]: v.numpy() for k, v in ckpt.tensors.items() if k.startswith("replay.")}
-        replay = replay_from_arrays(flat, info.actions, cfg.priority_alpha)
+        replay = replay_from_arrays(flat, info.actions, cfg.priority_alpha, cfg.replay_positions)
         rng, steps, updates = restore_numpy_rng(ckpt.meta["rng"]), ckpt.step, ckpt.meta["updates"]
         wall, curve = ckpt.meta["wall"], ckpt.meta["curve"]
     search = search_config(cfg, info)

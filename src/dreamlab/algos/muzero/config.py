@@ -45,6 +45,8 @@ class MuZeroConfig:
     # optimisation
     batch: int = 128
     lr: float = 3e-3
+    lr_decay: float = 1.0
+    """The learning rate falls exponentially to ``lr * lr_decay`` at ``env_steps`` (1: constant)."""
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
     replay_ratio: float = 0.5

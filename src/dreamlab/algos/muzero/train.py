@@ -387,6 +387,8 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
             if steps >= cfg.warmup_steps:
                 owed += cfg.replay_ratio * cfg.envs
                 net.train()
+                for group in opt.param_groups:  # exponential decay over the run
+                    group["lr"] = cfg.lr * cfg.lr_decay ** min(1.0, steps / cfg.env_steps)
                 while owed >= 1:
                     plan = replay.sample(
                         cfg.batch, cfg.unroll, cfg.td_steps, cfg.discount, info.two_player,

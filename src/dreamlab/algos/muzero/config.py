@@ -70,6 +70,9 @@ class MuZeroConfig:
     env_steps: int = 5000
     temperatures: tuple[float, ...] = (1.0, 0.5, 0.25)
     """pUCT visit-count temperatures, switched at 50% and 75% of ``env_steps`` (Gumbel ignores them)."""
+    random_opening: int = 0
+    """The first N moves of every self-play game are uniform over the legal moves (the search
+    still gives their policy targets), so openings the policy stopped playing keep being seen."""
     # evaluation
     eval_every: int = 500
     eval_episodes: int = 20

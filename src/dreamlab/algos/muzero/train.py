@@ -357,6 +357,7 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
         game.append(replay.new_game(o, legal[-1]))
     episode_returns: list[float] = []
     ret = np.zeros(cfg.envs)
+    moves = np.zeros(cfg.envs, np.int64)  # moves made in each env's current game
     owed, t0 = 0.0, time.time() - wall
     next_eval = (steps // cfg.eval_every + 1) * cfg.eval_every
     solved_at: dict[str, float] | None = None
@@ -367,6 +368,9 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
             result = act(net, np.stack(obs), np.stack(legal), search, rng, _temperature(cfg, steps))
             for i, env in enumerate(envs):
                 a = int(result.action[i])
+                if moves[i] < cfg.random_opening:  # explore openings the policy stopped playing
+                    a = int(rng.choice(np.flatnonzero(legal[i])))
+                moves[i] += 1
                 o, r, term, trunc, inf = env.step(a)
                 lg = _legal(inf, info.actions)
                 replay.add(
@@ -377,7 +381,7 @@ def train(cfg: MuZeroConfig, env_name: str, run: RunDir, resume: bool = False) -
                 ret[i] += r
                 if term or trunc:
                     episode_returns.append(float(ret[i]))
-                    ret[i] = 0.0
+                    ret[i] = moves[i] = 0
                     o, inf = env.reset(seed=int(rng.integers(2**31)))
                     lg = _legal(inf, info.actions)
                     game[i] = replay.new_game(o, lg)

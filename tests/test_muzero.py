@@ -276,3 +276,13 @@ def test_the_replay_window_draws_only_from_the_newest_games() -> None:
         g for g, _ in replay.sample(50, 1, 1, 1.0, False, 1.0, np.random.default_rng(0)).positions
     }
     assert drawn == {4}
+
+
+def test_symmetry_augmentation_on_a_game_without_symmetries_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cmd = [sys.executable, "-m", "dreamlab.cli", "train", "muzero", "--env", "cartpole"]
+    cmd += ["--preset", "small", "--runs", str(tmp_path), "--name", "mz"]
+    cmd += ["--augment_symmetries", "true"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "augment_symmetries needs a board game with symmetries" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -211,7 +211,7 @@ def _select(
     n_legal,
     sim,
     gumbel,
-    tree_scale,
+    bounds,
     discount,
     c1,
     c2,
@@ -224,10 +224,6 @@ def _select(
     n_batch, _, n_actions = child.shape
     all_legal = np.ones(n_actions, dtype=np.bool_)
     qc = np.empty(n_actions)
-    bounds = minmax
-    if not tree_scale:  # an empty range: the node's own actions set it
-        bounds = np.empty((n_batch, 2))
-        bounds[:, 0], bounds[:, 1] = np.inf, -np.inf
     for b in range(n_batch):
         node = 0
         while True:
@@ -416,6 +412,8 @@ def mcts(
     prior = np.zeros((b, n, n_actions))
     logits = np.zeros((b, n, n_actions))
     minmax = np.tile(np.array([np.inf, -np.inf]), (b, 1))
+    # Gumbel's completed-Q range: the tree's (updated in place) or an empty one, set per node.
+    bounds = minmax if cfg.tree_scale else minmax.copy()
 
     root_l = _np(root_logits)
     root_l = np.where(legal_np, root_l, root_l.min(axis=1, keepdims=True) - 1e9 * (~legal_np))
@@ -454,7 +452,7 @@ def mcts(
             n_legal,
             sim,
             cfg.gumbel,
-            cfg.tree_scale,
+            bounds,
             discount,
             cfg.c1,
             cfg.c2,
@@ -500,7 +498,6 @@ def mcts(
     if cfg.gumbel:
         qc = np.zeros((b, n_actions))
         chosen = np.zeros(b, dtype=np.int64)
-        bounds = minmax if cfg.tree_scale else np.tile(np.array([np.inf, -np.inf]), (b, 1))
         for i in range(b):
             _completed_q(
                 child,

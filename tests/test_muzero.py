@@ -13,7 +13,13 @@ import torch
 from dreamlab.algos.muzero.networks import MuZeroNet, scale_gradient, scale_latent
 from dreamlab.algos.muzero.replay import GameReplay, permute_plan
 from dreamlab.envs import make_env
-from dreamlab.envs.tictactoe import SYMMETRIES, TicTacToe, minimax_move, minimax_value
+from dreamlab.envs.tictactoe import (
+    SYMMETRIES,
+    TicTacToe,
+    minimax_blunders,
+    minimax_move,
+    minimax_value,
+)
 from dreamlab.errors import DreamlabError
 
 
@@ -144,6 +150,27 @@ def test_tictactoe_rules_and_minimax() -> None:
             if term:
                 assert r == 0
                 break
+
+
+def test_the_exhaustive_check_finds_exactly_the_moves_that_give_away_value() -> None:
+    def perfect(board: tuple[int, ...]) -> int:
+        return minimax_move(board, np.random.default_rng(0))
+
+    assert minimax_blunders(perfect) == []
+    # Perfect except for one reply: after X takes a corner, O must take the centre.
+    corner = (1, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def one_slip(board: tuple[int, ...]) -> int:
+        return 1 if board == corner else perfect(board)
+
+    assert minimax_blunders(one_slip) == [(corner, 1)]
+    # Always taking the first empty cell loses somewhere, and every reported move loses value.
+    first = minimax_blunders(lambda board: board.index(0))
+    assert (corner, 1) in first
+    for board, move in first:
+        me = 1 if board.count(0) % 2 == 1 else -1
+        after = (*board[:move], me, *board[move + 1 :])
+        assert -minimax_value(after) < minimax_value(board)
 
 
 def test_a_short_cartpole_run_beats_the_random_policy(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ players act through ``step``: self-play and play against a fixed opponent use th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -22,8 +23,10 @@ __all__ = [
     "LINES",
     "SYMMETRIES",
     "TicTacToe",
+    "minimax_blunders",
     "minimax_move",
     "minimax_value",
+    "observe",
     "tictactoe",
     "winner",
 ]
@@ -98,6 +101,52 @@ def minimax_move(board: tuple[int, ...], rng: np.random.Generator) -> int:
     return int(rng.choice([m for m, v in zip(moves, values, strict=True) if v == best]))
 
 
+def observe(board: tuple[int, ...]) -> np.ndarray:
+    """The observation [27] of ``board`` from the view of the player to move (see the module)."""
+    me = _to_play(board)
+    b = np.asarray(board)
+    planes = [b == me, b == -me, np.full(9, me == 1)]
+    return np.concatenate(planes).astype(np.float32)
+
+
+def minimax_blunders(policy: Callable[[tuple[int, ...]], int]) -> list[tuple[tuple[int, ...], int]]:
+    """Every (position, move) where a deterministic ``policy`` gives away value against an exact
+    player that may pick any of its optimal moves, the policy playing X and then O.
+
+    The walk follows every optimal reply of the exact player and the policy's one move; a move
+    that lowers the minimax value of the policy's side is a blunder, and its line is not followed
+    further (the exact player wins or draws from there). An empty list proves the policy never
+    loses to minimax, whichever optimal moves minimax chooses.
+    """
+    found: dict[tuple[int, ...], int] = {}
+    seen: set[tuple[tuple[int, ...], int]] = set()  # (board, the policy's stone)
+
+    def walk(board: tuple[int, ...], side: int) -> None:
+        if (board, side) in seen or winner(board) != 0 or all(x != 0 for x in board):
+            return
+        seen.add((board, side))
+        me = _to_play(board)
+        if me == side:
+            move = policy(board)
+            if not 0 <= move < 9 or board[move] != 0:
+                raise DreamlabError(f"the policy played the illegal move {move}")
+            nxt = _play(board, move, me)
+            if -minimax_value(nxt) < minimax_value(board):
+                found[board] = move
+            else:
+                walk(nxt, side)
+            return
+        moves = [i for i in range(9) if board[i] == 0]
+        values = [-minimax_value(_play(board, i, me)) for i in moves]
+        for i, v in zip(moves, values, strict=True):
+            if v == max(values):
+                walk(_play(board, i, me), side)
+
+    for side in (1, -1):
+        walk((0,) * 9, side)
+    return list(found.items())
+
+
 class TicTacToe(gymnasium.Env):
     """Two players, one env: the player to move is in ``info["to_play"]``."""
 
@@ -112,10 +161,7 @@ class TicTacToe(gymnasium.Env):
         self.done = True
 
     def _obs(self) -> np.ndarray:
-        me = _to_play(self.board)
-        b = np.asarray(self.board)
-        planes = [b == me, b == -me, np.full(9, me == 1)]
-        return np.concatenate(planes).astype(np.float32)
+        return observe(self.board)
 
     def _info(self) -> dict[str, Any]:
         legal = np.asarray(self.board) == 0

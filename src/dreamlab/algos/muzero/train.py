@@ -36,7 +36,7 @@ from dreamlab.algos.muzero.replay import (
     replay_from_arrays,
 )
 from dreamlab.envs import make_env
-from dreamlab.envs.tictactoe import minimax_move
+from dreamlab.envs.tictactoe import minimax_blunders, minimax_move, observe
 from dreamlab.errors import DreamlabError
 from dreamlab.eval.results import spread
 from dreamlab.nn.twohot import to_two_hot, value_transform
@@ -49,7 +49,7 @@ from dreamlab.train.run import MetricsLogger, RunDir, open_run
 from dreamlab.train.seeding import numpy_rng_state, restore_numpy_rng, seed_everything
 from dreamlab.train.torch_state import checkpoint_state, restore_state
 
-__all__ = ["evaluate", "evaluate_games", "evaluate_returns", "train"]
+__all__ = ["evaluate", "evaluate_games", "evaluate_returns", "game_blunders", "train"]
 
 EVAL_SEED = 1_000_000
 
@@ -306,6 +306,22 @@ def evaluate_games(
     return {**tally, "games": 2 * games}
 
 
+def game_blunders(
+    net: MuZeroNet, cfg: MuZeroConfig, info: EnvInfo
+) -> list[tuple[tuple[int, ...], int]]:
+    """Tic-tac-toe: every position where the greedy search (as in ``evaluate_games``) gives away
+    value on some line an exact player with any of its optimal moves can reach (``[]``: it never
+    loses to minimax). The search is deterministic without noise, so one move per position."""
+    search = search_config(cfg, info, evaluation=True)
+    rng = np.random.default_rng(EVAL_SEED)
+
+    def policy(board: tuple[int, ...]) -> int:
+        legal = np.asarray(board) == 0
+        return int(act(net, observe(board)[None], legal[None], search, rng, 0.0).action[0])
+
+    return minimax_blunders(policy)
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -460,6 +476,7 @@ def _evaluation(net: MuZeroNet, cfg: MuZeroConfig, info: EnvInfo) -> dict[str, f
         return {
             "win_rate_vs_random": vs_random["win"] / vs_random["games"],
             "losses_vs_minimax": float(vs_minimax["loss"]),
+            "minimax_blunders": float(len(game_blunders(net, cfg, info))),
         }
     returns = spread(evaluate_returns(net, cfg, info, cfg.eval_episodes))
     return {"return": returns["mean"], "return_std": returns["std"]}

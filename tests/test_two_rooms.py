@@ -10,7 +10,9 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from dreamlab.envs.two_rooms import (
+    DOOR_GAP,
     SUCCESS_DISTANCE,
+    WALL_THICKNESS,
     TwoRoomsData,
     TwoRoomsEnv,
     TwoRoomsModel,
@@ -433,3 +435,30 @@ def test_crossing_walks_go_through_the_door_under_the_true_dynamics() -> None:
         torch.testing.assert_close(nxt, pos[:, t + 1])
     with pytest.raises(DreamlabError, match="cross_fraction"):
         generate_two_rooms(4, cross_fraction=1.5)
+    with pytest.raises(DreamlabError, match="wall_fraction"):
+        generate_two_rooms(4, cross_fraction=0.6, wall_fraction=0.6)
+
+
+def test_wall_walks_press_on_the_solid_wall_at_every_height() -> None:
+    uniform = generate_two_rooms(400, steps=17, seed=5)
+    pushed = generate_two_rooms(400, steps=17, seed=5, wall_fraction=1.0)
+
+    def on_face(data: TwoRoomsData) -> np.ndarray:
+        """Frames [n, T] whose dot touches a face of the wall outside the door."""
+        x, y = data.positions[..., 0], data.positions[..., 1]
+        wx, dy = data.walls[:, None, 0], data.walls[:, None, 1]
+        touching = np.abs(np.abs(x - wx) - WALL_THICKNESS / 2) < 1e-3
+        return touching & (np.abs(y - dy) > DOOR_GAP / 2)
+
+    # uniform walks touch it in ~6% of their frames
+    assert on_face(pushed).mean() > 0.3 > 3 * on_face(uniform).mean()
+    # they touch the wall near the top and bottom borders too, not only near the door
+    heights = pushed.positions[..., 1][on_face(pushed)]
+    assert heights.min() < 12 and heights.max() > 52
+    # the true dynamics, so only walks at the door's height change rooms
+    spec = WallSpec.from_tensor(torch.from_numpy(pushed.walls))
+    pos = torch.from_numpy(pushed.positions)
+    for t in range(16):
+        nxt = two_rooms_step(pos[:, t], torch.from_numpy(pushed.actions[:, t]), spec)
+        torch.testing.assert_close(nxt, pos[:, t + 1])
+    assert 0.05 < _changed_rooms(pushed).mean() < 0.5

@@ -358,18 +358,32 @@ def _crossing_walks(
     fraction: float,
     thickness: float,
     door_gap: float,
+    wall_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pick the walks that cross the door (indices [c]), move their starts beside it (in place in
-    ``start``) and return their aim points [c, 2], 12 px past the wall on the other side."""
-    if fraction <= 0.0:
+    """Pick the walks steered across the wall (indices [c]), move their starts beside it (in place
+    in ``start``) and return their aim points [c, 2], 12 px past the wall on the other side.
+
+    A ``fraction`` of the walks start within the door's span and pass through it; a further
+    ``wall_fraction`` start at any height, so most of them push against the solid wall and slide.
+    """
+    if fraction <= 0.0 and wall_fraction <= 0.0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.float32)
-    picked = np.flatnonzero(rng.random(len(walls)) < fraction)
+    u = rng.random(len(walls))
+    picked = np.flatnonzero(u < fraction)
     side = rng.choice([-1.0, 1.0], size=len(picked))  # -1: start left of the wall
     wx, dy = walls[picked, 0], walls[picked, 1]
     reach = thickness / 2 + rng.uniform(1.0, 8.0, size=len(picked))
     start[picked, 0] = wx + side * reach
     start[picked, 1] = dy + rng.uniform(-1.0, 1.0, size=len(picked)) * (door_gap / 2 - 1.5)
     aim = np.stack([wx - side * (thickness / 2 + 12.0), dy], axis=-1)
+    if wall_fraction > 0.0:
+        pushed = np.flatnonzero((u >= fraction) & (u < fraction + wall_fraction))
+        side_w = rng.choice([-1.0, 1.0], size=len(pushed))
+        wx_w = walls[pushed, 0]
+        start[pushed, 0] = wx_w + side_w * (thickness / 2 + rng.uniform(1.0, 8.0, len(pushed)))
+        start[pushed, 1] = rng.uniform(BORDER_LOW, BORDER_HIGH, size=len(pushed))
+        aim_w = np.stack([wx_w - side_w * (thickness / 2 + 12.0), start[pushed, 1]], axis=-1)
+        picked, aim = np.concatenate([picked, pushed]), np.concatenate([aim, aim_w])
     return picked, np.clip(aim, BORDER_LOW, BORDER_HIGH).astype(np.float32)
 
 
@@ -642,6 +656,7 @@ def generate_two_rooms(
     thickness: float = WALL_THICKNESS,
     door_gap: float = DOOR_GAP,
     cross_fraction: float = 0.0,
+    wall_fraction: float = 0.0,
 ) -> TwoRoomsData:
     """Make ``n`` random-walk trajectories of ``steps`` frames, deterministically for a seed.
 
@@ -654,10 +669,16 @@ def generate_two_rooms(
     (1-8 px from the wall, within the door's span) and every step aims at a point 12 px past the
     door, turned by the same von Mises noise. Uniform walks almost never pass the door (~3% of
     17-frame walks change rooms), so a model would otherwise rarely see where the wall lets it
-    through. With 0 the walks (and the random numbers behind them) are exactly the uniform ones.
+    through. A further ``wall_fraction`` start beside the wall at any height and aim across it the
+    same way: most press against the solid wall and slide along it, near the borders too, which
+    uniform walks seldom reach. With both 0 the walks (and the random numbers behind them) are
+    exactly the uniform ones.
     """
-    if not 0.0 <= cross_fraction <= 1.0:
-        raise DreamlabError(f"cross_fraction must be in [0, 1], got {cross_fraction}")
+    if not (cross_fraction >= 0.0 and wall_fraction >= 0.0 and cross_fraction + wall_fraction <= 1):
+        raise DreamlabError(
+            "cross_fraction and wall_fraction must be >= 0 with a sum <= 1, got "
+            f"{cross_fraction} and {wall_fraction}"
+        )
     _check_mode(obs_mode)
     _check_geometry(thickness, door_gap)
     if n < 1 or steps < 2:
@@ -671,7 +692,9 @@ def generate_two_rooms(
     length = np.clip(rng.normal(1.0, 0.4, size=(n, steps - 1)), 0.2, 1.8)
     actions = (length / STEP_SCALE)[..., None] * np.stack([np.cos(heading), np.sin(heading)], -1)
     actions = actions.astype(np.float32)  # [n, steps - 1, 2]
-    crossing, aim = _crossing_walks(rng, walls, start, cross_fraction, thickness, door_gap)
+    crossing, aim = _crossing_walks(
+        rng, walls, start, cross_fraction, thickness, door_gap, wall_fraction
+    )
 
     spec = WallSpec.from_tensor(torch.from_numpy(walls), thickness, door_gap)
     pos = torch.from_numpy(start)

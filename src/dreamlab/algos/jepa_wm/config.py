@@ -38,6 +38,9 @@ class JEPAWMConfig:
     cross_fraction: float = 0.0
     """Fraction of the random walks steered through the door into the other room (EB-JEPA's data
     sends 35% through; uniform walks of 17 frames change rooms ~3% of the time)."""
+    wall_fraction: float = 0.0
+    """Fraction of the random walks that start beside the wall at any height and push across it:
+    most slide along the solid wall, and only those at the door's height pass."""
     data_seed: int = 0
     """Seed of the random walks and walls."""
     # encoder: an Impala-style CNN to one flat embedding per frame

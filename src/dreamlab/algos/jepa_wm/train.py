@@ -219,6 +219,7 @@ def make_dataset(cfg: JEPAWMConfig, random_wall: bool) -> Trajectories:
             obs_mode=cfg.obs_mode,
             seed=int(chunk_seed),
             cross_fraction=cfg.cross_fraction,
+            wall_fraction=cfg.wall_fraction,
         )
         frames = torch.from_numpy(data.obs).flatten(0, 1)  # [m * T, ...]
         small = prepare_frames(frames, cfg.obs_mode, cfg.image_size)  # [m * T, C, S, S]

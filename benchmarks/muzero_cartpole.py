@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     few = replace(base, simulations=4, eval_simulations=4, env_steps=20_000, eval_every=1000)
     # Gumbel's completed Q rescaled over the whole tree (MuZero's min-max statistics); rescaled
     # over the node's own two actions (mctx) every policy target is ~99% one-hot on noisy Q.
-    gumbel4 = run_one(replace(few, stop_return=THRESHOLD, tree_scale=True), root, "gumbel_4sims")
+    gumbel4 = run_one(replace(few, stop_return=THRESHOLD, tree_scale=1.0), root, "gumbel_4sims")
     gumbel4_node = run_one(replace(few, stop_return=THRESHOLD), root, "gumbel_4sims_nodewise")
     puct4 = run_one(replace(few, gumbel=False), root, "puct_4sims")
     g_cross = first_crossing(gumbel4["curve"])

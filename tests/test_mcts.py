@@ -83,9 +83,10 @@ def _completed(
     mixed = (node.raw + total * weighted) / (total + 1)
     out = np.array([q.get(a, mixed) for a in range(len(prior))])
     lo, hi = out[legal].min(), out[legal].max()
-    if cfg.tree_scale:  # widen to the range of every Q seen in the tree
-        lo, hi = min(lo, tree[0]), max(hi, tree[1])
-    out = (out - lo) / max(hi - lo, 1e-8)
+    scale = max(hi - lo, 1e-8)
+    if cfg.tree_scale > 0:  # at least that share of the range of every Q seen in the tree
+        scale = max(scale, cfg.tree_scale * (max(hi, tree[1]) - min(lo, tree[0])))
+    out = (out - lo) / scale
     most = max([c.visits for c in kids.values()], default=0)
     return (cfg.c_visit + most) * cfg.c_scale * out
 
@@ -179,9 +180,17 @@ def reference_search(
         SearchConfig(simulations=25, noise_fraction=0.0, two_player=True, discount=1.0),
         SearchConfig(simulations=30, gumbel=True, max_considered=4),
         SearchConfig(simulations=17, gumbel=True, max_considered=16, two_player=True),
-        SearchConfig(simulations=30, gumbel=True, max_considered=4, tree_scale=True),
+        SearchConfig(simulations=30, gumbel=True, max_considered=4, tree_scale=1.0),
+        SearchConfig(simulations=30, gumbel=True, max_considered=4, tree_scale=0.2),
     ],
-    ids=["puct", "puct-two-player", "gumbel", "gumbel-two-player", "gumbel-tree-scale"],
+    ids=[
+        "puct",
+        "puct-two-player",
+        "gumbel",
+        "gumbel-two-player",
+        "gumbel-tree",
+        "gumbel-tree-share",
+    ],
 )
 def test_batched_tree_matches_the_one_environment_reference(cfg: SearchConfig) -> None:
     model = FixedModel()
@@ -354,11 +363,18 @@ def test_tree_scale_makes_the_policy_target_follow_the_size_of_the_q_gap() -> No
     value, _ = model.heads(z0)
     flat = torch.zeros(8, 2, dtype=torch.float64)
     sharpest = {}
-    for tree_scale in (False, True):
+    for tree_scale in (0.0, 0.3, 1.0):
         cfg = SearchConfig(simulations=8, gumbel=True, gumbel_scale=0.0, tree_scale=tree_scale)
         result = mcts(model, State(z=z0), value, flat, cfg, np.random.default_rng(0))
         sharpest[tree_scale] = result.policy.max(axis=1)
         gap = np.abs(result.q[:, 0] - result.q[:, 1])
-    assert (sharpest[False] > 0.99).all()
-    assert (sharpest[True] < sharpest[False]).all()
-    assert sharpest[True].argmin() == gap.argmin() and sharpest[True].argmax() == gap.argmax()
+    assert (sharpest[0.0] > 0.99).all()
+    assert (sharpest[1.0] < sharpest[0.0]).all()
+    assert sharpest[1.0].argmin() == gap.argmin() and sharpest[1.0].argmax() == gap.argmax()
+    # a share of the tree's range in between: as sharp as the node-wise target or softer,
+    # and never softer than over the whole range
+    assert (sharpest[0.3] <= sharpest[0.0] + 1e-12).all()
+    assert (sharpest[0.3] >= sharpest[1.0] - 1e-12).all()
+    assert (sharpest[0.3] < sharpest[0.0] - 1e-3).any() and (sharpest[0.3] > 0.99).any()
+    with pytest.raises(DreamlabError, match="tree_scale"):
+        SearchConfig(gumbel=True, tree_scale=1.5)

@@ -53,16 +53,21 @@ class SearchConfig:
     """Scale of the Gumbel noise (0: deterministic, for evaluation)."""
     c_visit: float = 50.0
     c_scale: float = 0.1
-    tree_scale: bool = False
-    """Rescale completed Q by the min and max over the whole tree (MuZero's MinMaxStats) rather
-    than over the node's own actions (mctx). With two actions the node-wise rescaling maps any
-    gap, however small, to 0 and 1, so the policy target turns one-hot on noise."""
+    tree_scale: float = 0.0
+    """Gumbel: completed Q is rescaled by max(the node's own range, tree_scale x the tree's range).
+
+    0: the node's own actions' range (mctx). With two actions that maps any gap, however small,
+    to 0 and 1, so the policy target turns one-hot on noise. 1: the range of every Q in the tree
+    (MuZero's MinMaxStats), so a target is as sharp as its gap is large. In between, gaps above
+    that share of the tree's range still give one-hot targets."""
 
     def __post_init__(self) -> None:
         if self.simulations < 1:
             raise DreamlabError(f"the search needs at least 1 simulation, got {self.simulations}")
         if self.gumbel and self.max_considered < 1:
             raise DreamlabError("Gumbel MuZero needs max_considered >= 1")
+        if not 0.0 <= self.tree_scale <= 1.0:
+            raise DreamlabError(f"tree_scale must be in [0, 1], got {self.tree_scale}")
 
 
 @dataclass(frozen=True)
@@ -148,12 +153,12 @@ def _q(child, visits, value_sum, reward, discount, b, node, a):  # pragma: no co
 
 @numba.njit(cache=True)
 def _completed_q(
-    child, visits, value_sum, reward, raw_value, prior, discount, b, node, legal, minmax, out
+    child, visits, value_sum, reward, raw_value, prior, discount, b, node, legal, minmax, share, out
 ):  # pragma: no cover
     """Gumbel MuZero's completed Q of a node's actions, min-max rescaled, into out [A].
 
-    The range is the node's own actions', widened to the tree's (``minmax`` [B, 2]) when that
-    holds values; pass an empty range (inf, -inf) for the node-wise rescaling alone.
+    Divided by max(the node's own range, ``share`` x the range of the tree's Q values, ``minmax``
+    [B, 2], widened by the node's own); ``share`` 0 is the node-wise rescaling alone.
     """
     n_actions = out.shape[0]
     total, prob_sum, weighted = 0.0, 0.0, 0.0
@@ -168,7 +173,7 @@ def _completed_q(
             q = _q(child, visits, value_sum, reward, discount, b, node, a)
             weighted += max(prior[b, node, a], 1e-38) * q / prob_sum
     mixed = (raw_value[b, node] + total * weighted) / (total + 1.0)
-    lo, hi = minmax[b, 0], minmax[b, 1]
+    lo, hi = np.inf, -np.inf
     for a in range(n_actions):
         if child[b, node, a] >= 0:
             out[a] = _q(child, visits, value_sum, reward, discount, b, node, a)
@@ -178,6 +183,9 @@ def _completed_q(
             lo = min(lo, out[a])
             hi = max(hi, out[a])
     scale = max(hi - lo, 1e-8)
+    if share > 0.0:
+        tree = max(hi, minmax[b, 1]) - min(lo, minmax[b, 0])
+        scale = max(scale, share * tree)
     for a in range(n_actions):
         out[a] = (out[a] - lo) / scale
 
@@ -211,7 +219,7 @@ def _select(
     n_legal,
     sim,
     gumbel,
-    bounds,
+    share,
     discount,
     c1,
     c2,
@@ -242,7 +250,8 @@ def _select(
                     b,
                     node,
                     mask,
-                    bounds,
+                    minmax,
+                    share,
                     qc,
                 )
                 _sigma(child, visits, qc, c_visit, c_scale, b, node)
@@ -412,8 +421,6 @@ def mcts(
     prior = np.zeros((b, n, n_actions))
     logits = np.zeros((b, n, n_actions))
     minmax = np.tile(np.array([np.inf, -np.inf]), (b, 1))
-    # Gumbel's completed-Q range: the tree's (updated in place) or an empty one, set per node.
-    bounds = minmax if cfg.tree_scale else minmax.copy()
 
     root_l = _np(root_logits)
     root_l = np.where(legal_np, root_l, root_l.min(axis=1, keepdims=True) - 1e9 * (~legal_np))
@@ -452,7 +459,7 @@ def mcts(
             n_legal,
             sim,
             cfg.gumbel,
-            bounds,
+            float(cfg.tree_scale),
             discount,
             cfg.c1,
             cfg.c2,
@@ -510,7 +517,8 @@ def mcts(
                 i,
                 0,
                 legal_np[i],
-                bounds,
+                minmax,
+                float(cfg.tree_scale),
                 qc[i],
             )
             _sigma(child, visits, qc[i], cfg.c_visit, cfg.c_scale, i, 0)

@@ -26,8 +26,9 @@ class MuZeroConfig:
     gumbel: bool = True
     """Gumbel MuZero's root (sequential halving); False: pUCT with Dirichlet noise."""
     max_considered: int = 16
-    tree_scale: bool = False
-    """Gumbel: rescale completed Q over the whole tree's range rather than the node's own."""
+    tree_scale: float = 0.0
+    """Gumbel: completed Q is rescaled by max(the node's own range, tree_scale x the whole
+    tree's range); 0: the node's own (mctx), 1: the tree's (MuZero's min-max statistics)."""
     dirichlet_alpha: float = 0.25
     noise_fraction: float = 0.25
     eval_simulations: int = 16

@@ -111,7 +111,9 @@ PRESETS: dict[str, MuZeroConfig] = {
     # plays, e.g. an edge first move); a uniform first move in self-play and a replay window of
     # the newest 20,000 positions left 2, 0 and 1 such positions at the end (seeds 0-2); the
     # completed Q rescaled over the whole tree (Q near -1, 0 and 1, so only a real gap makes a
-    # one-hot target) left 1, 0 and 0, winning 0.94-0.96 against a random player.
+    # one-hot target) left 1, 0 and 0, winning 0.94-0.96 against a random player. Seed 0's one
+    # was a trap four plies deep (O's corner reply invites a forced block that forks), deeper than
+    # the 3 steps g was unrolled in training; the paper's K = 5 left none.
     "tictactoe": MuZeroConfig(
         hidden=128,
         latent=64,
@@ -125,7 +127,6 @@ PRESETS: dict[str, MuZeroConfig] = {
         tree_scale=1.0,
         discount=1.0,
         td_steps=9,
-        unroll=3,
         simulations=25,
         eval_simulations=50,
         gumbel=True,

@@ -113,7 +113,8 @@ PRESETS: dict[str, MuZeroConfig] = {
     # completed Q rescaled over the whole tree (Q near -1, 0 and 1, so only a real gap makes a
     # one-hot target) left 1, 0 and 0, winning 0.94-0.96 against a random player. Seed 0's one
     # was a trap four plies deep (O's corner reply invites a forced block that forks), deeper than
-    # the 3 steps g was unrolled in training; the paper's K = 5 left none.
+    # the 3 steps g was unrolled in training; with the paper's K = 5 seeds 0, 1 and 2 left none
+    # (0.93, 0.92 and 0.95 against a random player).
     "tictactoe": MuZeroConfig(
         hidden=128,
         latent=64,

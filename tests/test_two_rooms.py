@@ -462,3 +462,22 @@ def test_wall_walks_press_on_the_solid_wall_at_every_height() -> None:
         nxt = two_rooms_step(pos[:, t], torch.from_numpy(pushed.actions[:, t]), spec)
         torch.testing.assert_close(nxt, pos[:, t + 1])
     assert 0.05 < _changed_rooms(pushed).mean() < 0.5
+
+
+def test_faster_walks_reach_the_planners_step_sizes_under_the_true_dynamics() -> None:
+    slow = generate_two_rooms(300, steps=9, seed=2)
+    fast = generate_two_rooms(300, steps=9, seed=2, max_speed=2.5)
+    slow_norm = np.linalg.norm(slow.actions, axis=-1)
+    fast_norm = np.linalg.norm(fast.actions, axis=-1)
+    assert slow_norm.max() <= 0.9 + 1e-6 and (fast_norm > 0.95).mean() > 0.1
+    assert fast_norm.max() <= 1.0 + 1e-6
+    # the same walls, starts and headings: only the speed differs
+    np.testing.assert_array_equal(slow.walls, fast.walls)
+    np.testing.assert_array_equal(slow.positions[:, 0], fast.positions[:, 0])
+    spec = WallSpec.from_tensor(torch.from_numpy(fast.walls))
+    pos = torch.from_numpy(fast.positions)
+    for t in range(8):
+        nxt = two_rooms_step(pos[:, t], torch.from_numpy(fast.actions[:, t]), spec)
+        torch.testing.assert_close(nxt, pos[:, t + 1])
+    with pytest.raises(DreamlabError, match="max_speed"):
+        generate_two_rooms(4, max_speed=0.5)

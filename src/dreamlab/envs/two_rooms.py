@@ -657,6 +657,7 @@ def generate_two_rooms(
     door_gap: float = DOOR_GAP,
     cross_fraction: float = 0.0,
     wall_fraction: float = 0.0,
+    max_speed: float = 1.0,
 ) -> TwoRoomsData:
     """Make ``n`` random-walk trajectories of ``steps`` frames, deterministically for a seed.
 
@@ -671,9 +672,13 @@ def generate_two_rooms(
     17-frame walks change rooms), so a model would otherwise rarely see where the wall lets it
     through. A further ``wall_fraction`` start beside the wall at any height and aim across it the
     same way: most press against the solid wall and slide along it, near the borders too, which
-    uniform walks seldom reach. With both 0 the walks (and the random numbers behind them) are
-    exactly the uniform ones.
+    uniform walks seldom reach. With ``max_speed`` > 1 each walk's step lengths are multiplied by
+    its own factor, uniform in [1, ``max_speed``], and capped at 2 px (an action of norm 1), so
+    the data also holds the fast moves a planner makes. With both fractions 0 and ``max_speed`` 1
+    the walks (and the random numbers behind them) are exactly the uniform ones.
     """
+    if not 1.0 <= max_speed <= 4.0:
+        raise DreamlabError(f"max_speed must be in [1, 4], got {max_speed}")
     if not (cross_fraction >= 0.0 and wall_fraction >= 0.0 and cross_fraction + wall_fraction <= 1):
         raise DreamlabError(
             "cross_fraction and wall_fraction must be >= 0 with a sum <= 1, got "
@@ -695,6 +700,11 @@ def generate_two_rooms(
     crossing, aim = _crossing_walks(
         rng, walls, start, cross_fraction, thickness, door_gap, wall_fraction
     )
+    if max_speed > 1.0:  # drawn last, so slower data keeps its random numbers
+        factor = rng.uniform(1.0, max_speed, size=(n, 1))
+        length = np.minimum(length * factor, STEP_SCALE)
+        direction = np.stack([np.cos(heading), np.sin(heading)], -1)
+        actions = ((length / STEP_SCALE)[..., None] * direction).astype(np.float32)
 
     spec = WallSpec.from_tensor(torch.from_numpy(walls), thickness, door_gap)
     pos = torch.from_numpy(start)

@@ -41,6 +41,10 @@ class JEPAWMConfig:
     wall_fraction: float = 0.0
     """Fraction of the random walks that start beside the wall at any height and push across it:
     most slide along the solid wall, and only those at the door's height pass."""
+    max_speed: float = 1.0
+    """Each walk's step lengths (about 1 px) are scaled by a factor uniform in [1, max_speed],
+    capped at 2 px: planners move at up to 2 px per step, and a predictor trained only on slower
+    walks extrapolates there."""
     data_seed: int = 0
     """Seed of the random walks and walls."""
     # encoder: an Impala-style CNN to one flat embedding per frame

@@ -220,6 +220,7 @@ def make_dataset(cfg: JEPAWMConfig, random_wall: bool) -> Trajectories:
             seed=int(chunk_seed),
             cross_fraction=cfg.cross_fraction,
             wall_fraction=cfg.wall_fraction,
+            max_speed=cfg.max_speed,
         )
         frames = torch.from_numpy(data.obs).flatten(0, 1)  # [m * T, ...]
         small = prepare_frames(frames, cfg.obs_mode, cfg.image_size)  # [m * T, C, S, S]

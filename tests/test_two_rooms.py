@@ -416,6 +416,15 @@ def test_generator_rejects_bad_sizes() -> None:
         generate_two_rooms(0)
 
 
+def _assert_true_dynamics(data: TwoRoomsData) -> None:
+    """Every recorded position is the true step of the recorded action from the one before."""
+    spec = WallSpec.from_tensor(torch.from_numpy(data.walls))
+    pos = torch.from_numpy(data.positions)
+    for t in range(data.actions.shape[1]):
+        nxt = two_rooms_step(pos[:, t], torch.from_numpy(data.actions[:, t]), spec)
+        torch.testing.assert_close(nxt, pos[:, t + 1])
+
+
 def _changed_rooms(data: TwoRoomsData) -> np.ndarray:
     left = data.positions[..., 0] < data.walls[:, None, 0]  # [n, T]
     return left[:, 0] != left[:, -1]
@@ -428,11 +437,7 @@ def test_crossing_walks_go_through_the_door_under_the_true_dynamics() -> None:
     assert _changed_rooms(crossing).mean() > 0.8
     # still legal walks: actions of norm <= 0.9, positions the true step of the recorded actions
     assert np.linalg.norm(crossing.actions, axis=-1).max() <= 0.9 + 1e-6
-    spec = WallSpec.from_tensor(torch.from_numpy(crossing.walls))
-    pos = torch.from_numpy(crossing.positions)
-    for t in range(16):
-        nxt = two_rooms_step(pos[:, t], torch.from_numpy(crossing.actions[:, t]), spec)
-        torch.testing.assert_close(nxt, pos[:, t + 1])
+    _assert_true_dynamics(crossing)
     with pytest.raises(DreamlabError, match="cross_fraction"):
         generate_two_rooms(4, cross_fraction=1.5)
     with pytest.raises(DreamlabError, match="wall_fraction"):
@@ -456,11 +461,7 @@ def test_wall_walks_press_on_the_solid_wall_at_every_height() -> None:
     heights = pushed.positions[..., 1][on_face(pushed)]
     assert heights.min() < 12 and heights.max() > 52
     # the true dynamics, so only walks at the door's height change rooms
-    spec = WallSpec.from_tensor(torch.from_numpy(pushed.walls))
-    pos = torch.from_numpy(pushed.positions)
-    for t in range(16):
-        nxt = two_rooms_step(pos[:, t], torch.from_numpy(pushed.actions[:, t]), spec)
-        torch.testing.assert_close(nxt, pos[:, t + 1])
+    _assert_true_dynamics(pushed)
     assert 0.05 < _changed_rooms(pushed).mean() < 0.5
 
 
@@ -474,10 +475,6 @@ def test_faster_walks_reach_the_planners_step_sizes_under_the_true_dynamics() ->
     # the same walls, starts and headings: only the speed differs
     np.testing.assert_array_equal(slow.walls, fast.walls)
     np.testing.assert_array_equal(slow.positions[:, 0], fast.positions[:, 0])
-    spec = WallSpec.from_tensor(torch.from_numpy(fast.walls))
-    pos = torch.from_numpy(fast.positions)
-    for t in range(8):
-        nxt = two_rooms_step(pos[:, t], torch.from_numpy(fast.actions[:, t]), spec)
-        torch.testing.assert_close(nxt, pos[:, t + 1])
+    _assert_true_dynamics(fast)
     with pytest.raises(DreamlabError, match="max_speed"):
         generate_two_rooms(4, max_speed=0.5)

@@ -67,13 +67,16 @@ class FunctionSim:
         return self.obs_fn(self.env, z)
 
 
-def _pow(x: np.ndarray, p: float) -> np.ndarray:
-    """``x ** p`` as numpy evaluates it on a scalar: the C library's pow, element by element.
+def _pow(x: np.ndarray, p: int) -> np.ndarray:
+    """``x ** p`` as numpy evaluates it on each scalar element (the envs compute on scalars).
 
-    On an array, ``x ** 2`` takes a fast path (``x * x``) that differs from pow in the last bit of
-    about one value in a thousand, so the envs' scalar powers are reproduced with np.power against
-    an array of exponents, which has no fast path.
+    float32: element by element, because numpy's scalar float32 pow differs in the last bit from
+    every array routine (``x * x``, ``np.power``), and by how much depends on numpy's version;
+    only actions are float32, B values per step. float64: ``np.power`` against an array of
+    exponents (no ``x * x`` fast path), within one ulp of the scalar result.
     """
+    if x.dtype == np.float32:
+        return np.array([v**p for v in x.ravel()], dtype=np.float32).reshape(x.shape)
     return np.power(x, np.full(x.shape, p, dtype=x.dtype))
 
 

@@ -369,20 +369,23 @@ def _crossing_walks(
     if fraction <= 0.0 and wall_fraction <= 0.0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.float32)
     u = rng.random(len(walls))
+
+    def beside(picked: np.ndarray) -> np.ndarray:
+        """Move the picked starts 1-8 px beside the wall, on a random side; their aims' x."""
+        side = rng.choice([-1.0, 1.0], size=len(picked))  # -1: start left of the wall
+        wx = walls[picked, 0]
+        start[picked, 0] = wx + side * (thickness / 2 + rng.uniform(1.0, 8.0, size=len(picked)))
+        return wx - side * (thickness / 2 + 12.0)
+
     picked = np.flatnonzero(u < fraction)
-    side = rng.choice([-1.0, 1.0], size=len(picked))  # -1: start left of the wall
-    wx, dy = walls[picked, 0], walls[picked, 1]
-    reach = thickness / 2 + rng.uniform(1.0, 8.0, size=len(picked))
-    start[picked, 0] = wx + side * reach
+    aim_x, dy = beside(picked), walls[picked, 1]
     start[picked, 1] = dy + rng.uniform(-1.0, 1.0, size=len(picked)) * (door_gap / 2 - 1.5)
-    aim = np.stack([wx - side * (thickness / 2 + 12.0), dy], axis=-1)
+    aim = np.stack([aim_x, dy], axis=-1)
     if wall_fraction > 0.0:
         pushed = np.flatnonzero((u >= fraction) & (u < fraction + wall_fraction))
-        side_w = rng.choice([-1.0, 1.0], size=len(pushed))
-        wx_w = walls[pushed, 0]
-        start[pushed, 0] = wx_w + side_w * (thickness / 2 + rng.uniform(1.0, 8.0, len(pushed)))
+        aim_x = beside(pushed)
         start[pushed, 1] = rng.uniform(BORDER_LOW, BORDER_HIGH, size=len(pushed))
-        aim_w = np.stack([wx_w - side_w * (thickness / 2 + 12.0), start[pushed, 1]], axis=-1)
+        aim_w = np.stack([aim_x, start[pushed, 1]], axis=-1)
         picked, aim = np.concatenate([picked, pushed]), np.concatenate([aim, aim_w])
     return picked, np.clip(aim, BORDER_LOW, BORDER_HIGH).astype(np.float32)
 
@@ -695,16 +698,14 @@ def generate_two_rooms(
     turns = rng.vonmises(0.0, kappa, size=(n, steps - 1))  # [n, steps - 1]
     heading = first + np.cumsum(turns, axis=1)
     length = np.clip(rng.normal(1.0, 0.4, size=(n, steps - 1)), 0.2, 1.8)
-    actions = (length / STEP_SCALE)[..., None] * np.stack([np.cos(heading), np.sin(heading)], -1)
-    actions = actions.astype(np.float32)  # [n, steps - 1, 2]
     crossing, aim = _crossing_walks(
         rng, walls, start, cross_fraction, thickness, door_gap, wall_fraction
     )
     if max_speed > 1.0:  # drawn last, so slower data keeps its random numbers
         factor = rng.uniform(1.0, max_speed, size=(n, 1))
         length = np.minimum(length * factor, STEP_SCALE)
-        direction = np.stack([np.cos(heading), np.sin(heading)], -1)
-        actions = ((length / STEP_SCALE)[..., None] * direction).astype(np.float32)
+    actions = (length / STEP_SCALE)[..., None] * np.stack([np.cos(heading), np.sin(heading)], -1)
+    actions = actions.astype(np.float32)  # [n, steps - 1, 2]
 
     spec = WallSpec.from_tensor(torch.from_numpy(walls), thickness, door_gap)
     pos = torch.from_numpy(start)

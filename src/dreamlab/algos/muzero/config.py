@@ -29,6 +29,8 @@ class MuZeroConfig:
     tree_scale: float = 0.0
     """Gumbel: completed Q is rescaled by max(the node's own range, tree_scale x the whole
     tree's range); 0: the node's own (mctx), 1: the tree's (MuZero's min-max statistics)."""
+    c_scale: float = 0.1
+    """Gumbel: sigma(q) = (c_visit + max N) * c_scale * q (mctx's 0.1); larger: sharper targets."""
     dirichlet_alpha: float = 0.25
     noise_fraction: float = 0.25
     eval_simulations: int = 16

@@ -101,6 +101,7 @@ def search_config(cfg: MuZeroConfig, info: EnvInfo, evaluation: bool = False) ->
         gumbel=cfg.gumbel,
         max_considered=cfg.max_considered,
         tree_scale=cfg.tree_scale,
+        c_scale=cfg.c_scale,
         gumbel_scale=0.0 if evaluation else 1.0,
         dirichlet_alpha=cfg.dirichlet_alpha,
         noise_fraction=0.0 if evaluation else cfg.noise_fraction,

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from dreamlab.algos.jepa_wm.config import JEPAWMConfig
 from dreamlab.algos.jepa_wm.model import JEPAWorldModel
+from dreamlab.algos.jepa_wm.train import make_planner
 from dreamlab.envs.two_rooms import (
     IMAGE_SIZE,
     TwoRoomsEnv,
@@ -168,8 +169,6 @@ def perfect_imagination_episodes(
     """``plan_episodes``'s episodes (random wall, the same seeds, planner and embedding cost)
     planned with ``TrueDynamics`` in place of the predictor: ``success_rate``,
     ``plan_seconds_per_episode`` and ``episodes``."""
-    from dreamlab.algos.jepa_wm.train import make_planner
-
     if not isinstance(model, JEPAWorldModel):
         raise DreamlabError("perfect imagination needs an EB-JEPA model (its cost is embeddings)")
     if episodes < 1:

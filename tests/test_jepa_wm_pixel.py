@@ -49,8 +49,8 @@ def _count(module: torch.nn.Module) -> int:
 
 def test_the_pixel_baseline_has_about_the_size_of_the_jepa_model() -> None:
     jepa, pixel = build_model(PRESETS["tworooms"]), build_model(PRESETS["tworooms-pixel"])
-    assert _count(jepa) == 205_746
-    assert _count(pixel) == 229_208  # +11.4%: within the 20% the comparison allows
+    assert _count(jepa) == 316_338
+    assert _count(pixel) == 364_376  # +15.2%: within the 20% the comparison allows
     assert abs(_count(pixel) / _count(jepa) - 1) < 0.2
     # The same encoder and predictor; only the head differs (decoder instead of the IDM).
     assert isinstance(pixel, PixelWorldModel)
@@ -97,7 +97,7 @@ def test_training_on_pixels_lowers_both_terms_and_reaches_every_part() -> None:
     assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in reached)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = {k: v.item() for k, v in terms.items()}
-    for _ in range(30):
+    for _ in range(60):
         opt.zero_grad()
         loss, terms, _ = pixel_losses(model, obs, actions, DEBUG)
         loss.backward()

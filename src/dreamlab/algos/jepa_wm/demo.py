@@ -1,7 +1,7 @@
 """``dreamlab demo``: a JEPA world model learns Two-Rooms from random walks in a few minutes, then
 plans its way to a goal image inside its own embedding space.
 
-1. EB-JEPA (preset ``demo``: the ``tworooms`` model with a sixth of its updates) learns from
+1. EB-JEPA (preset ``demo``: the ``tworooms`` model with 1,000 updates) learns from
    random walks with a random wall per walk. Nothing tells it where the dot is.
 2. MPPI plans in the model toward the goal frame's embedding; a handful of episodes, start and
    goal in different rooms, give the success rate.

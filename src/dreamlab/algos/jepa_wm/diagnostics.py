@@ -15,7 +15,6 @@ Both read the true state, so neither is a planning result: they are diagnostics 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 
 from dreamlab.algos.jepa_wm.config import JEPAWMConfig
 from dreamlab.algos.jepa_wm.model import JEPAWorldModel
-from dreamlab.algos.jepa_wm.train import make_planner
+from dreamlab.algos.jepa_wm.train import make_planner, play_episode
 from dreamlab.envs.two_rooms import (
     IMAGE_SIZE,
     TwoRoomsEnv,
@@ -190,16 +189,10 @@ def perfect_imagination_episodes(
             objective=goal_objective(goal, reduce=cfg.plan_cost, features=lambda s: s.z),
             replan_every=cfg.replan_every,
         )
-        carry, spent, success = None, 0.0, False
-        while True:
-            truth.set_start(env.position)
-            start = time.perf_counter()
-            action, carry = agent.act(obs, carry)
-            spent += time.perf_counter() - start
-            obs, _, terminated, truncated, info = env.step(action)
-            success = success or bool(info["success"])
-            if terminated or truncated:
-                break
+        # the imagined rollouts start wherever the dot really is
+        success, spent, _, _ = play_episode(
+            env, agent, obs, lambda t=truth: t.set_start(env.position)
+        )
         successes.append(success)
         seconds.append(spent)
     env.close()

@@ -96,6 +96,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,7 @@ __all__ = [
     "pixel_objective",
     "plan_episodes",
     "planning_objective",
+    "play_episode",
     "random_wall_for",
     "token_objective",
     "train",
@@ -484,6 +486,30 @@ def make_planner(cfg: JEPAWMConfig, generator: torch.Generator) -> Planner:
     return plan
 
 
+def play_episode(
+    env: TwoRoomsEnv,
+    agent: MPCAgent,
+    obs: np.ndarray,
+    before_act: Callable[[], None] | None = None,
+) -> tuple[bool, float, int, int]:
+    """Play one reset episode from ``obs`` with ``agent`` until it ends; ``before_act`` runs
+    before every action. Returns (reached the goal, seconds spent choosing actions, steps,
+    replans)."""
+    carry, spent, success, steps = None, 0.0, False, 0
+    while True:
+        if before_act is not None:
+            before_act()
+        start = time.perf_counter()
+        action, carry = agent.act(obs, carry)
+        spent += time.perf_counter() - start
+        obs, _, terminated, truncated, info = env.step(action)
+        steps += 1
+        success = success or bool(info["success"])
+        if terminated or truncated:
+            break
+    return success, spent, steps, carry.replans if carry is not None else 0
+
+
 def plan_episodes(
     model: Model,
     cfg: JEPAWMConfig,
@@ -516,20 +542,11 @@ def plan_episodes(
             objective=planning_objective(model, info["goal_obs"], cfg.plan_cost),
             replan_every=cfg.replan_every,
         )
-        carry, spent, success, steps = None, 0.0, False, 0
-        while True:
-            start = time.perf_counter()
-            action, carry = agent.act(obs, carry)
-            spent += time.perf_counter() - start
-            obs, _, terminated, truncated, info = env.step(action)
-            steps += 1
-            success = success or bool(info["success"])
-            if terminated or truncated:
-                break
+        success, spent, steps, agent_replans = play_episode(env, agent, obs)
         successes.append(success)
         seconds.append(spent)
         lengths.append(steps)
-        replans += carry.replans if carry is not None else 0
+        replans += agent_replans
     env.close()
     return {
         "success_rate": float(np.mean(successes)),

@@ -25,6 +25,7 @@ from dreamlab.algos.jepa_wm.model import (
 )
 from dreamlab.algos.jepa_wm.train import (
     build_model,
+    cosine_lr,
     embedding_objective,
     evaluate,
     jepa_losses,
@@ -223,10 +224,29 @@ def test_the_planning_cost_is_made_of_embeddings_only() -> None:
 # ----------------------------------------------------------------------------- a short run
 
 
+def test_the_cosine_learning_rate_runs_from_the_peak_to_its_end_fraction() -> None:
+    rates = [cosine_lr(step, 100, 1e-3, 0.05) for step in range(101)]
+    assert rates[0] == pytest.approx(1e-3) and rates[100] == pytest.approx(5e-5)
+    assert rates[50] == pytest.approx(0.5 * (1e-3 + 5e-5))
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert {cosine_lr(step, 100, 1e-3, 1.0) for step in range(101)} == {1e-3}
+
+
+def test_training_follows_the_cosine_learning_rate(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(DEBUG, eval_episodes=0)
+    assert cfg.lr_end == 0.05  # the preset's decay
+    run = create_run(tmp_path, "jepa_wm", "two-rooms", config_to_dict(cfg))
+    train(cfg, "two-rooms", run)
+    rates = {r["step"]: r["train/lr"] for r in read_metrics(run) if "train/lr" in r}
+    # the rate logged at step s is the one update s (counted from 0 as s - 1) used
+    assert rates == {s: pytest.approx(cosine_lr(s - 1, 20, cfg.lr, 0.05)) for s in (10, 20)}
+
+
 def test_debug_run_checkpoints_resumes_without_extra_steps_and_continues_exactly(
     tmp_path: Path,
 ) -> None:
-    cfg = DEBUG
+    # The half run below stops early by shortening ``steps``, which a decaying rate would read.
+    cfg = dataclasses.replace(DEBUG, lr_end=1.0)
     assert cfg.steps == 20
     run = create_run(tmp_path, "jepa_wm", "two-rooms", config_to_dict(cfg))
     first = train(cfg, "two-rooms", run, resume=True)  # nothing to resume: starts fresh

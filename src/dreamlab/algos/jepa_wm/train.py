@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -593,6 +594,12 @@ def _warmup(step: int, peak: float) -> float:
     return peak * min(1.0, (step + 1) / WARMUP_STEPS)
 
 
+def cosine_lr(step: int, total: int, peak: float, end_fraction: float) -> float:
+    """Learning rate at update ``step`` of ``total``: cosine from ``peak`` to ``peak * end_fraction``."""
+    frac = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+    return peak * (end_fraction + (1.0 - end_fraction) * frac)
+
+
 def train(cfg: JEPAWMConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:
     """Train the config's recipe on random walks of ``env_name`` (``steps`` updates, preceded by
     ``encoder_steps`` of pretraining for V-JEPA 2-AC), then plan ``cfg.eval_episodes`` episodes;
@@ -644,6 +651,8 @@ def _train_end_to_end(
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.lr_end)
             opt.step()
             step += 1
             bar.advance()
@@ -653,6 +662,7 @@ def _train_end_to_end(
                 bar.status(f"loss {loss.item():.4f}, std {embed_std:.2f}")
                 metrics = {f"train/loss/{k}": v.item() for k, v in terms.items()}
                 metrics.update({"train/loss": loss.item(), "train/embed_std": embed_std})
+                metrics["train/lr"] = opt.param_groups[0]["lr"]
                 log.log(step, metrics)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 _save(run, modules, optimizers, rng, step, time.time() - t0)

@@ -5,6 +5,7 @@ episode."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -228,7 +229,7 @@ def test_the_cosine_learning_rate_runs_from_the_peak_to_its_end_fraction() -> No
     rates = [cosine_lr(step, 100, 1e-3, 0.05) for step in range(101)]
     assert rates[0] == pytest.approx(1e-3) and rates[100] == pytest.approx(5e-5)
     assert rates[50] == pytest.approx(0.5 * (1e-3 + 5e-5))
-    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(rates))
     assert {cosine_lr(step, 100, 1e-3, 1.0) for step in range(101)} == {1e-3}
 
 

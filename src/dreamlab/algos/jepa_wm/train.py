@@ -23,8 +23,8 @@ with random walls, an encoder can satisfy the other terms by describing the wall
 never moves within a trajectory (Sobal et al. 2022's spurious-correlation collapse).
 
 The pixel-space baseline (``recipe="pixel"``) has the same encoder and predictor and, instead of
-the inverse-dynamics head, a frame decoder (model.FrameDecoder): 229,208 parameters in all
-against the JEPA model's 205,746 (+11%). It predicts pixels, not embeddings::
+the inverse-dynamics head, a frame decoder (model.FrameDecoder): 364,376 parameters in all
+against the JEPA model's 316,338 (+15%, preset ``tworooms``). It predicts pixels, not embeddings::
 
     L = MSE(Dec(e_t), o_t) + mean_k MSE(Dec(e^_{t+k}), o_{t+k})      pixel_losses
     plan: min_a sum_h MSE(Dec(Pred^h(Enc(o_0), a)), o_goal)          pixel_objective + mppi
@@ -56,14 +56,15 @@ config.py for the time budget this meets.
 Deliberate deviations at this scale:
 
 - Frames are cropped to 64 pixels (the dropped row and column are solid border) and
-  average-pooled to 32 for speed; the EB-JEPA embedding is one flat vector (D 64).
-- The EB-JEPA predictor is a residual two-layer GRU stepped once per action from hidden states
-  made from the embedding, so the embedding alone is the state; every predictor sees actions
+  average-pooled to 32 for speed; the EB-JEPA embedding is one flat vector (D 128).
+- The EB-JEPA predictor (a residual two-layer GRU, or the preset's residual MLP) is stepped once
+  per action from the embedding, so the embedding alone is the state; every predictor sees actions
   scaled to norm <= 1, the environment's own rule.
 - Variance and covariance are taken over all B * T frames of a batch at once, not per time step
-  and then averaged: 32 trajectories are fewer than the 64 dimensions they must decorrelate.
+  and then averaged: 16 trajectories are fewer than the 128 dimensions they must decorrelate.
 - The prediction loss averages the K rollout lengths (instead of summing), so the loss weights
-  keep their meaning when K changes; K = 8 of the 16 steps of a trajectory.
+  keep their meaning when K changes; K = 32, every step of a 33-frame trajectory.
+- The learning rate falls by a cosine to ``lr_end`` (5%) of its peak over the updates.
 - Planning uses the package's MPPI (cost normalised by its spread, elites, the final weighted
   mean executed rather than a sample among the elites), 10 iterations of 200 samples (instead of
   20) over EB-JEPA's horizon of 90, and replans every 4 steps with 2 warm-started iterations

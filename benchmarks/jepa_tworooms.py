@@ -11,9 +11,9 @@ Two-Rooms with a random wall.
 
 Expected time per run on one core, two runs side by side: training ~44 min (EB-JEPA and its
 ablations, 6,000 updates), ~35 min (the pixel baseline and V-JEPA 2-AC, 3,000 updates each);
-planning 100 episodes ~4 min for EB-JEPA and, when most episodes fail and run all 200 steps, up
-to ~2.5 h for the pixel baseline and ~1.5 h for V-JEPA 2-AC. EB-JEPA-type runs then plan 50 episodes with perfect imagination and fit
-a state probe (a few minutes).
+planning 100 episodes ~3 min for EB-JEPA and, when most episodes fail and run all 200 steps,
+~1.4 h for the pixel baseline and up to ~1.5 h for V-JEPA 2-AC. EB-JEPA-type runs then plan 50
+episodes with perfect imagination and fit a state probe (a few minutes).
 
 Runs (one seed each, the presets of ``dreamlab.algos.jepa_wm.config``):
 

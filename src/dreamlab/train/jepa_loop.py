@@ -88,13 +88,18 @@ class JEPALoopConfig(Protocol):
 # ----------------------------------------------------------------------------- schedules
 
 
+def cosine_decay(frac: float, start: float, end: float) -> float:
+    """Half a cosine from ``start`` at ``frac`` 0 to ``end`` at ``frac`` 1; ``end`` beyond."""
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
 def lr_at(step: int, cfg: JEPALoopConfig) -> float:
     """Linear warm-up from ``lr_start`` to ``lr`` over ``warmup_steps``, then a cosine to ``lr_end``
     at the last step (``steps - 1``); it stays at ``lr_end`` beyond."""
     if step < cfg.warmup_steps:
         return cfg.lr_start + (cfg.lr - cfg.lr_start) * step / cfg.warmup_steps
     frac = (step - cfg.warmup_steps) / max(cfg.steps - 1 - cfg.warmup_steps, 1)
-    return cfg.lr_end + 0.5 * (cfg.lr - cfg.lr_end) * (1 + math.cos(math.pi * min(frac, 1.0)))
+    return cosine_decay(frac, cfg.lr, cfg.lr_end)
 
 
 def jepa_adamw(cfg: JEPALoopConfig, modules: list[nn.Module]) -> torch.optim.AdamW:

@@ -96,7 +96,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,6 +140,7 @@ from dreamlab.protocols import WorldModel
 from dreamlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dreamlab.train.config import config_from_dict
 from dreamlab.train.files import atomic_write_text
+from dreamlab.train.jepa_loop import cosine_decay
 from dreamlab.train.progress import progress_bar
 from dreamlab.train.run import MetricsLogger, RunDir, open_run, truncate_metrics
 from dreamlab.train.seeding import numpy_rng_state, restore_numpy_rng, seed_everything
@@ -597,8 +597,7 @@ def _warmup(step: int, peak: float) -> float:
 
 def cosine_lr(step: int, total: int, peak: float, end_fraction: float) -> float:
     """Learning rate at update ``step`` of ``total``: cosine from ``peak`` to ``peak * end_fraction``."""
-    frac = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
-    return peak * (end_fraction + (1.0 - end_fraction) * frac)
+    return cosine_decay(step / max(total, 1), peak, peak * end_fraction)
 
 
 def train(cfg: JEPAWMConfig, env_name: str, run: RunDir, resume: bool = False) -> dict[str, Any]:

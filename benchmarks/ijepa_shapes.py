@@ -2,6 +2,8 @@
 
     python benchmarks/ijepa_shapes.py                  # the shapes preset: tens of minutes on 2 cores
     python benchmarks/ijepa_shapes.py --preset debug   # the debug preset: a smoke test
+    python benchmarks/ijepa_shapes.py --only ijepa &   # train the two objectives side by side,
+    python benchmarks/ijepa_shapes.py --only mae       # one core each; then run without --only
 
 1. I-JEPA (``objective=jepa``) and its MAE baseline (``objective=mae``) trained in this run with the
    same preset: the same ViT, the same multi-block masks, the same optimiser and schedules, the same
@@ -135,6 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--preset", default="shapes", choices=sorted(PRESETS), help="I-JEPA config preset"
     )
+    parser.add_argument(
+        "--only",
+        choices=("ijepa", "mae"),
+        help="train this objective only and stop (no probes, no results); a later run reuses it",
+    )
     args = parser.parse_args(argv)
     started, t0 = now(), time.time()
     torch.set_num_threads(1)
@@ -143,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
     # ---- train both objectives with everything else equal
+    if args.only:
+        objective = {"ijepa": "jepa", "mae": "mae"}[args.only]
+        _, summary = run_one(replace(cfg, objective=objective), root, args.only)
+        print(f"{args.only}: {summary['train_minutes']:.1f} min of training")
+        return
     ijepa, ijepa_run = run_one(replace(cfg, objective="jepa"), root, "ijepa")
     mae, mae_run = run_one(replace(cfg, objective="mae"), root, "mae")
     torch.manual_seed(cfg.seed)  # as train() seeds before building: the runs' initial encoder

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamlab.algos.jepa_wm.config import PRESETS, JEPAWMConfig
-from dreamlab.eval.results import now, write_report, write_results
+from dreamlab.eval.results import git_commit, now, write_report, write_results
 from dreamlab.train.config import config_to_dict
 from dreamlab.train.files import atomic_write_text
 
@@ -183,8 +183,9 @@ def run_all(root: Path, todo: list[Job], parallel: int = 2) -> None:
         pool.starmap(run_job, [(str(root), j) for j in todo])
 
 
-def collect(root: Path, all_jobs: dict[str, Job]) -> dict[str, dict[str, Any]]:
-    """Training summary and planning results of every run that has both, by run name."""
+def collect(root: Path, all_jobs: dict[str, Job], commit: str) -> dict[str, dict[str, Any]]:
+    """The results of every run whose training and planning have finished, by run name: its
+    planning scores, training minutes and steps, diagnostics, and the commit that measured it."""
     out = {}
     for name, job in all_jobs.items():
         summary, plan = root / name / "summary.json", root / name / "plan.json"
@@ -193,11 +194,27 @@ def collect(root: Path, all_jobs: dict[str, Job]) -> dict[str, dict[str, Any]]:
         chunks = json.loads(plan.read_text())["chunks"]
         if sum(c["episodes"] for c in chunks) < job.episodes:
             continue
-        out[name] = {"train": json.loads(summary.read_text()), "plan": _aggregate(chunks)}
+        train = json.loads(summary.read_text())
         diag = root / name / "diagnostics.json"
-        if diag.exists():
-            out[name]["diagnostics"] = json.loads(diag.read_text())
+        out[name] = {
+            **_aggregate(chunks),
+            "train_minutes": train["minutes"],
+            "train_steps": train["steps"],
+            "embed_std": train["train/embed_std"],
+            **(json.loads(diag.read_text()) if diag.exists() else {}),
+            "commit": commit,
+        }
     return out
+
+
+def earlier_runs(path: Path, debug: bool) -> dict[str, dict[str, Any]]:
+    """The runs recorded in an earlier results file, by name, each with the commit that
+    measured it: run folders do not outlive the machine, the measured numbers do."""
+    if debug or not path.exists():
+        return {}
+    record = json.loads(path.read_text())
+    runs = record["metrics"].get("runs", {})
+    return {name: {"commit": record["commit"], **r} for name, r in runs.items()}
 
 
 def metrics_of(runs: dict[str, dict[str, Any]], all_jobs: dict[str, Job]) -> dict[str, Any]:
@@ -205,26 +222,14 @@ def metrics_of(runs: dict[str, dict[str, Any]], all_jobs: dict[str, Job]) -> dic
     ``<prefix>plan_seconds_per_episode`` (None until the run has finished), and the details."""
     metrics: dict[str, Any] = {"episodes_per_run": next(iter(all_jobs.values())).episodes}
     for name in ORDER:
-        r = runs.get(name)
+        r = runs.get(name, {})
         prefix = PREFIX[name]
-        metrics[f"{prefix}success_rate"] = r["plan"]["success_rate"] if r else None
-        metrics[f"{prefix}train_minutes"] = r["train"]["minutes"] if r else None
-        metrics[f"{prefix}plan_seconds_per_episode"] = (
-            r["plan"]["plan_seconds_per_episode"] if r else None
-        )
-    main = runs.get("eb_jepa", {}).get("diagnostics", {})
+        for key in ("success_rate", "train_minutes", "plan_seconds_per_episode"):
+            metrics[prefix + key] = r.get(key)
+    main = runs.get("eb_jepa", {})
     metrics["perfect_imagination_success_rate"] = main.get("perfect_imagination_success_rate")
     metrics["door_probe_rmse_px"] = main.get("probe_rmse_px", {}).get("door_y")
-    metrics["runs"] = {
-        name: {
-            **r["plan"],
-            "train_minutes": r["train"]["minutes"],
-            "train_steps": r["train"]["steps"],
-            "embed_std": r["train"]["train/embed_std"],
-            **r.get("diagnostics", {}),
-        }
-        for name, r in runs.items()
-    }
+    metrics["runs"] = {name: runs[name] for name in ORDER if name in runs}
     metrics["configs"] = {name: config_to_dict(j.cfg) for name, j in all_jobs.items()}
     return metrics
 
@@ -248,15 +253,19 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.runs) / (NAME + ("_debug" if args.debug else ""))
     if not args.report:
         run_all(root, [all_jobs[n] for n in names])
-    finished = collect(root, all_jobs)
+    out = root if args.debug else OUT  # a smoke test never overwrites the real results
+    # A run measured here replaces its earlier record; runs not on this machine keep theirs.
+    finished = {
+        **earlier_runs(out / f"{NAME}.json", args.debug),
+        **collect(root, all_jobs, git_commit()),
+    }
     metrics = metrics_of(finished, all_jobs)
     # The runs may come from earlier calls (a killed benchmark resumes; --report only reads), so
     # the wall time recorded is the runs' own: training plus planning, summed over runs.
     wall = sum(
-        r["train"]["minutes"] * 60 + r["plan"]["plan_seconds_per_episode"] * r["plan"]["episodes"]
+        r["train_minutes"] * 60 + r["plan_seconds_per_episode"] * r["episodes"]
         for r in finished.values()
     )
-    out = root if args.debug else OUT  # a smoke test never overwrites the real results
     command = "python benchmarks/" + Path(__file__).name
     command += (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     seeds = sorted({j.cfg.seed for j in all_jobs.values()})
@@ -306,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         "embeddings (EB-JEPA and its ablations), the MSE of decoded frames to the goal frame "
         "(pixel baseline), the L1 distance of pooled frame tokens (V-JEPA 2-AC); never the true "
         "position.",
+        "Each run's numbers come from the commit recorded with it (`runs.<name>.commit` in "
+        "the JSON); the report keeps earlier runs' records when their folders are gone.",
         "Scale: " + (__doc__ or "").split("Scale against the papers: ")[1].strip(),
     ]
     if missing:

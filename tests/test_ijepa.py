@@ -3,6 +3,7 @@ shapes data set and a short run that checkpoints and resumes."""
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import itertools
 import json
@@ -247,27 +248,48 @@ def test_feature_std_flags_a_collapsed_encoder() -> None:
 # ----------------------------------------------------------------------------- data
 
 
-def test_shapes_are_deterministic_labelled_and_balanced() -> None:
-    data = make_shapes(2000, size=32, seed=3)
-    again = make_shapes(2000, size=32, seed=3)
+@pytest.mark.parametrize("background", ["plain", "texture"])
+def test_shapes_are_deterministic_labelled_and_balanced(background: str) -> None:
+    data = make_shapes(2000, size=32, seed=3, background=background)  # type: ignore[arg-type]
+    again = make_shapes(2000, size=32, seed=3, background=background)  # type: ignore[arg-type]
     assert np.array_equal(data.images, again.images)
-    assert not np.array_equal(data.images[:50], make_shapes(50, size=32, seed=4).images)
+    other = make_shapes(50, size=32, seed=4, background=background)  # type: ignore[arg-type]
+    assert not np.array_equal(data.images[:50], other.images)
     assert data.images.shape == (2000, 32, 32, 3) and data.images.dtype == np.uint8
     for name, classes in LABELS.items():
         y = data.labels()[name]
         assert np.array_equal(y, again.labels()[name]) and y.dtype == np.int64
         assert set(np.unique(y).tolist()) == set(range(len(classes)))
     # The labels describe the pictures: the bright pixels are the shape.
-    bright = data.images.max(axis=-1) > 127  # [N, S, S]
+    bright = data.images.max(axis=-1) > (127 if background == "plain" else 150)  # [N, S, S]
     rows, cols = np.arange(32)[None, :, None], np.arange(32)[None, None, :]
     count = bright.sum(axis=(1, 2))
     cy = (bright * rows).sum(axis=(1, 2)) / count
     cx = (bright * cols).sum(axis=(1, 2)) / count
     quadrant = (cy >= 15.5) * 2 + (cx >= 15.5)
     assert (quadrant == data.position).mean() > 0.98
-    assert count[data.size_class == 0].max() < count[data.size_class == 1].min()
+    for kind in range(len(LABELS["shape"])):  # per shape: a cross covers less than a square
+        small, large = (
+            count[(data.shape == kind) & (data.size_class == 0)],
+            count[(data.shape == kind) & (data.size_class == 1)],
+        )
+        assert small.max() <= large.min()  # whole pixels: the closest two may tie
+    # The shape's mean colour has its class's hue (60 degrees apart, jittered by at most 15).
+    mean_rgb = (data.images * bright[..., None]).sum(axis=(1, 2)) / count[:, None] / 255.0
+    hue = np.array([colorsys.rgb_to_hsv(*c)[0] * 360.0 for c in mean_rgb])
+    off = (hue - data.colour * 60.0 + 180.0) % 360.0 - 180.0
+    assert np.abs(off).max() < 20.0
     # No image is flat: the background carries noise.
     assert data.images[:, :2, :2].reshape(2000, -1).std(axis=1).min() > 0
+
+
+def test_a_textured_background_varies_in_colour_and_stays_below_the_shapes() -> None:
+    data = make_shapes(500, size=32, seed=0, background="texture")
+    corner = data.images[:, :4, :4].reshape(500, -1, 3).mean(axis=1)  # [N, 3], mostly background
+    assert corner.std(axis=0).min() > 15  # each channel varies between images
+    assert data.images[:, :2, :2].max() < 0.4 * 255 + 45  # every shape keeps off these pixels
+    with pytest.raises(ValueError, match="background"):
+        make_shapes(4, background="stripes")  # type: ignore[arg-type]
 
 
 def test_digits_upsample_or_name_the_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,11 +3,17 @@
 ``make_shapes`` draws procedural images of one coloured shape on a noisy background, with four
 independent labels (shape, colour, position, size); ``digits`` upsamples scikit-learn's 8 x 8
 handwritten digits.
+
+Two backgrounds: ``"plain"``, a flat dark grey, on which an encoder with random weights already
+reads colour perfectly and size nearly so from average-pooled tokens (so no training can show a
+gain there), and ``"texture"``, a smooth random colour field that the shape's colour and size
+must be told apart from, with the hue of each colour class jittered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -15,7 +21,7 @@ import torch.nn.functional as F
 
 from dreamlab.errors import DreamlabError
 
-__all__ = ["LABELS", "ShapesData", "digits", "make_shapes"]
+__all__ = ["BACKGROUNDS", "LABELS", "ShapesData", "digits", "make_shapes"]
 
 LABELS: dict[str, tuple[str, ...]] = {
     "shape": ("circle", "square", "triangle", "cross"),
@@ -29,8 +35,16 @@ LABELS: dict[str, tuple[str, ...]] = {
 _HUES = np.array(
     [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1], [1, 0, 1]], dtype=np.float32
 )
-# Radius of the shape as a fraction of the image side, per size class.
-_RADIUS = ((0.12, 0.16), (0.24, 0.29))
+BACKGROUNDS = ("plain", "texture")
+TEXTURE_MAX = 0.4
+"""Brightest value of a textured background, below the dimmest shape (0.7 x 0.75 saturation)."""
+TEXTURE_CELLS = 4
+"""The textured background is bicubic noise from a grid of this many cells a side."""
+HUE_JITTER = 15.0
+"""Degrees a textured image's shape hue may stray from its class's hue (classes are 60 apart)."""
+# Radius of the shape as a fraction of the image side, per background and size class: on the
+# textured background the classes are closer, so that area alone does not give size away.
+_RADIUS = {"plain": ((0.12, 0.16), (0.24, 0.29)), "texture": ((0.15, 0.19), (0.21, 0.26))}
 
 
 @dataclass(frozen=True)
@@ -60,24 +74,46 @@ def _shape_masks(kind: np.ndarray, dx: np.ndarray, dy: np.ndarray, r: np.ndarray
     return np.where(k == 0, circle, np.where(k == 1, square, np.where(k == 2, triangle, cross)))
 
 
-def make_shapes(n: int, size: int = 32, seed: int = 0) -> ShapesData:
+def _hsv_fill(hue_deg: np.ndarray, sat: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """RGB [N, 3] in [0, 1] of hues in degrees, saturations and values [N] (the HSV cone)."""
+    chroma = val * sat
+    sector = hue_deg / 60.0
+    second = chroma * (1 - np.abs(sector % 2 - 1))
+    parts = np.stack((chroma, second, np.zeros_like(chroma)), axis=-1)  # largest, second, zero
+    # Per 60-degree sector: the channel (r 0, g 1, b 2) that each of the three parts goes to.
+    where = np.array([(0, 1, 2), (1, 0, 2), (1, 2, 0), (2, 1, 0), (2, 0, 1), (0, 2, 1)])
+    rgb = np.empty_like(parts)
+    np.put_along_axis(rgb, where[np.floor(sector).astype(int) % 6], parts, axis=-1)
+    return (rgb + (val - chroma)[:, None]).astype(np.float32)
+
+
+def make_shapes(
+    n: int, size: int = 32, seed: int = 0, background: Literal["plain", "texture"] = "plain"
+) -> ShapesData:
     """``n`` images of ``size`` x ``size`` pixels, the same ones for the same seed.
 
-    Each image: a background of a random dark grey, plus Gaussian pixel noise (std 0.04 of the
-    range) so that no class is told apart by a constant; one filled shape of a random class,
-    hue, size class and brightness (0.7 to 1), centred in a random quadrant at least one pixel
-    from the midlines, wholly inside the image. Every label is drawn uniformly and independently.
+    Each image: one filled shape of a random class, colour, size class (a radius of 0.12 to 0.16
+    or 0.24 to 0.29 of the side; on ``"texture"`` 0.15 to 0.19 or 0.21 to 0.26) and brightness (0.7 to 1),
+    centred in a random quadrant at least one pixel from the midlines, wholly inside the image,
+    over Gaussian pixel noise (std 0.04 of the range) so that no class is told apart by a
+    constant. Every label is drawn uniformly and independently. The background is
+
+    - ``"plain"``: a random dark grey (0 to 0.25), the shape a pure hue;
+    - ``"texture"``: smooth colour noise (each channel bicubic from a 4 x 4 grid of uniform values
+      in [0, 0.4]), the shape's hue jittered by up to 15 degrees and its saturation 0.75 to 1.
     """
     if n < 1 or size < 16:
         raise ValueError(f"make_shapes needs n >= 1 and size >= 16, got n={n}, size={size}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"unknown background {background!r}; choose from {', '.join(BACKGROUNDS)}")
     rng = np.random.default_rng(seed)
     shape = rng.integers(0, len(LABELS["shape"]), n)
     colour = rng.integers(0, len(LABELS["colour"]), n)
     position = rng.integers(0, len(LABELS["position"]), n)
     size_class = rng.integers(0, len(LABELS["size_class"]), n)
 
-    lo_r = np.array([_RADIUS[s][0] for s in size_class]) * size
-    hi_r = np.array([_RADIUS[s][1] for s in size_class]) * size
+    lo_r = np.array([_RADIUS[background][s][0] for s in size_class]) * size
+    hi_r = np.array([_RADIUS[background][s][1] for s in size_class]) * size
     r = rng.uniform(lo_r, hi_r)
     half = size / 2
     # A centre in [r + 1, half - 1] or [half + 1, size - r - 1] on each axis, as the quadrant says.
@@ -95,9 +131,18 @@ def make_shapes(n: int, size: int = 32, seed: int = 0) -> ShapesData:
     dx, dy = np.broadcast_arrays(dx, dy)  # [N, S, S]
     mask = _shape_masks(shape, dx, dy, r[:, None, None])
 
-    background = rng.uniform(0.0, 0.25, (n, 1, 1, 1)).astype(np.float32)
-    fill = _HUES[colour] * rng.uniform(0.7, 1.0, (n, 1)).astype(np.float32)  # [N, 3]
-    img = np.where(mask[..., None], fill[:, None, None, :], background)
+    if background == "plain":
+        back = rng.uniform(0.0, 0.25, (n, 1, 1, 1)).astype(np.float32)
+        fill = _HUES[colour] * rng.uniform(0.7, 1.0, (n, 1)).astype(np.float32)  # [N, 3]
+    else:
+        cells = rng.uniform(0.0, TEXTURE_MAX, (n, 3, TEXTURE_CELLS, TEXTURE_CELLS))
+        smooth = F.interpolate(
+            torch.from_numpy(cells.astype(np.float32)), size=(size, size), mode="bicubic"
+        )  # [N, 3, S, S]
+        back = smooth.clamp(0.0, TEXTURE_MAX).permute(0, 2, 3, 1).numpy()  # [N, S, S, 3]
+        hue = (colour * 60.0 + rng.uniform(-HUE_JITTER, HUE_JITTER, n)) % 360.0
+        fill = _hsv_fill(hue, rng.uniform(0.75, 1.0, n), rng.uniform(0.7, 1.0, n))
+    img = np.where(mask[..., None], fill[:, None, None, :], back)
     img = img + rng.normal(0.0, 0.04, img.shape).astype(np.float32)
     images = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
     return ShapesData(

@@ -48,12 +48,20 @@ def patchify(x: Tensor, patch: int) -> Tensor:
 
 
 class ViTEncoder(nn.Module):
-    """A ViT over ``patch`` x ``patch`` patches of ``image_size`` images with 3 channels."""
+    """A ViT over ``patch`` x ``patch`` patches of ``image_size`` images with 3 channels; the
+    patch embedding's weights start at ``embed_std`` (the other layers as ``vit_init``)."""
 
     pos: Tensor  # fixed sin-cos embeddings [P, D], a buffer
 
     def __init__(
-        self, image_size: int, patch: int, dim: int, depth: int, heads: int, mlp_ratio: float = 4.0
+        self,
+        image_size: int,
+        patch: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        embed_std: float = 0.02,
     ) -> None:
         super().__init__()
         if image_size % patch:
@@ -66,6 +74,7 @@ class ViTEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.apply(vit_init)
+        nn.init.trunc_normal_(self.embed.weight, std=embed_std)
 
     @property
     def patches(self) -> int:

@@ -98,7 +98,8 @@ class ImageSplits:
 def load_data(env_name: str, cfg: IJEPAConfig) -> ImageSplits:
     """The images of ``"shapes"`` (procedural, four labels) or ``"digits"`` (label ``digit``)."""
     if env_name == "shapes":
-        data = make_shapes(cfg.train_images + cfg.test_images, cfg.image_size, cfg.data_seed)
+        n_images = cfg.train_images + cfg.test_images
+        data = make_shapes(n_images, cfg.image_size, cfg.data_seed, cfg.background)
         n = cfg.train_images
         labels = data.labels()
         return ImageSplits(
@@ -124,7 +125,9 @@ def build(cfg: IJEPAConfig) -> tuple[ViTEncoder, Predictor]:
     """The context encoder f_theta and the predictor g_phi (the target encoder is a copy); for
     the ``mae`` objective the predictor is the pixel decoder, 3 * patch^2 outputs per patch.
     The encoder is built first, so both objectives start from the same encoder weights."""
-    encoder = ViTEncoder(cfg.image_size, cfg.patch, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
+    encoder = ViTEncoder(
+        cfg.image_size, cfg.patch, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.embed_std
+    )
     out_dim = 3 * cfg.patch**2 if cfg.objective == "mae" else None
     predictor = Predictor(
         encoder.grid, cfg.width, cfg.pred_width, cfg.pred_depth, cfg.pred_heads, cfg.mlp_ratio,

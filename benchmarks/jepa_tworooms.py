@@ -26,13 +26,14 @@ Runs (one seed each, the presets of ``dreamlab.algos.jepa_wm.config``):
 - ``vjepa2_ac``: the ``tworooms-vjepa2ac`` preset, a ViT pretrained in the run with V-JEPA's
   objective and frozen, and a block-causal action-conditioned predictor, planned on token L1.
 
-Each run trains in its own process with one torch thread, two at a time (a spawn pool), then plans
+Each run trains in its own process with one torch thread, two at a time (a spawn pool), then plays
 100 episodes of 200 steps: random wall, start and goal in different rooms, episode i seeded with
 1,000,000 + i for the environment and the planner, the run's own MPPI settings (200 samples,
 horizon 90, 10 iterations for the first plan, then every 4 steps a plan warm-started from the
-previous one with 2 iterations, pink-noise samples). Planning is saved every 10 episodes, so a
-killed run resumes its training from the last checkpoint and its planning from the last saved 10
-episodes; finished runs are read, not re-run. Run folders in runs/bench/jepa_tworooms/; writes
+previous one with 2 iterations, pink-noise samples). The episodes are played in chunks of 10, two
+chunks at a time in the same pool (so one run's planning uses both cores), each saved on its own,
+so a killed run resumes its training from the last checkpoint and its planning from the chunks
+already saved; finished runs are read, not re-run. Run folders in runs/bench/jepa_tworooms/; writes
 docs/results/jepa_tworooms.{json,md}.
 
 Scale against the papers: EB-JEPA plans with MPPI over a horizon of 90 with 20 iterations,
@@ -124,38 +125,75 @@ def _aggregate(chunks: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
-def run_job(root: str, job: Job) -> None:
-    """Train ``job`` (or resume it, or read it when finished), then play its missing episodes."""
+def saved_chunks(folder: Path) -> list[dict[str, Any]]:
+    """The planning chunks a run has saved, by first episode: one ``plan/<first>.json`` per chunk
+    (and the single ``plan.json`` that earlier versions of this script wrote)."""
+    found = {}
+    legacy = folder / "plan.json"
+    if legacy.exists():
+        found = {c["first"]: c for c in json.loads(legacy.read_text())["chunks"]}
+    for path in (folder / "plan").glob("*.json"):
+        chunk = json.loads(path.read_text())
+        found[chunk["first"]] = chunk
+    return [found[first] for first in sorted(found)]
+
+
+def missing_chunks(folder: Path, job: Job) -> list[int]:
+    """First episodes of the chunks of ``job`` that are not saved yet."""
+    done = {c["first"] for c in saved_chunks(folder)}
+    return [first for first in range(0, job.episodes, job.chunk) if first not in done]
+
+
+def train_job(root: str, job: Job) -> None:
+    """Train ``job``, or resume it from its last checkpoint; a finished run is left as it is."""
     import torch
 
     from dreamlab.algos.jepa_wm import train as T
-    from dreamlab.train.run import RunDir, create_run, open_run
+    from dreamlab.train.run import RunDir, create_run
 
     torch.set_num_threads(1)
     folder = Path(root) / job.name
-    if not (folder / "summary.json").exists():
-        if folder.exists():
-            T.train(job.cfg, ENV, RunDir(folder), resume=True)
-        else:
-            run = create_run(Path(root), "jepa_wm", ENV, config_to_dict(job.cfg), job.name)
-            T.train(job.cfg, ENV, run)
-    plan_path = folder / "plan.json"
-    chunks = json.loads(plan_path.read_text())["chunks"] if plan_path.exists() else []
-    done = sum(c["episodes"] for c in chunks)
-    diag_path = folder / "diagnostics.json"
-    if done >= job.episodes and (diag_path.exists() or job.cfg.recipe != "eb_jepa"):
+    if (folder / "summary.json").exists():
+        return
+    if folder.exists():
+        T.train(job.cfg, ENV, RunDir(folder), resume=True)
+    else:
+        run = create_run(Path(root), "jepa_wm", ENV, config_to_dict(job.cfg), job.name)
+        T.train(job.cfg, ENV, run)
+
+
+def plan_chunk(root: str, job: Job, first: int) -> None:
+    """Play episodes ``first`` .. ``first + chunk - 1`` of the trained ``job`` and save their
+    scores in ``plan/<first>.json``; episode i is seeded EVAL_SEED + i whoever plays it."""
+    import torch
+
+    from dreamlab.algos.jepa_wm import train as T
+    from dreamlab.train.run import open_run
+
+    folder = Path(root) / job.name
+    model, cfg, _ = T.load_model(open_run(folder)[0])
+    torch.set_num_threads(1)
+    n = min(job.chunk, job.episodes - first)
+    scores = T.plan_episodes(model, cfg, n, EVAL_SEED + first, random_wall=True)
+    path = folder / "plan" / f"{first:04d}.json"
+    path.parent.mkdir(exist_ok=True)
+    atomic_write_text(path, json.dumps({**scores, "first": first, "episodes": n}, indent=2) + "\n")
+
+
+def diagnose_job(root: str, job: Job) -> None:
+    """Write ``diagnostics.json`` of a trained EB-JEPA-type run (once)."""
+    import torch
+
+    from dreamlab.algos.jepa_wm import train as T
+    from dreamlab.train.run import open_run
+
+    folder = Path(root) / job.name
+    path = folder / "diagnostics.json"
+    if job.cfg.recipe != "eb_jepa" or path.exists():
         return
     model, cfg, _ = T.load_model(open_run(folder)[0])
     torch.set_num_threads(1)
-    while done < job.episodes:
-        n = min(job.chunk, job.episodes - done)
-        # Episode i is seeded EVAL_SEED + i whichever chunk plays it.
-        scores = T.plan_episodes(model, cfg, n, EVAL_SEED + done, random_wall=True)
-        chunks.append({**scores, "first": done, "episodes": n})
-        done += n
-        atomic_write_text(plan_path, json.dumps({"chunks": chunks}, indent=2) + "\n")
-    if cfg.recipe == "eb_jepa" and not diag_path.exists():
-        atomic_write_text(diag_path, json.dumps(diagnose(model, cfg, job), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(diagnose(model, cfg, job), indent=2) + "\n")
 
 
 def diagnose(model: Any, cfg: JEPAWMConfig, job: Job) -> dict[str, Any]:
@@ -175,12 +213,17 @@ def diagnose(model: Any, cfg: JEPAWMConfig, job: Job) -> dict[str, Any]:
 
 
 def run_all(root: Path, todo: list[Job], parallel: int = 2) -> None:
-    """Run the jobs, ``parallel`` processes at a time, one torch thread each."""
+    """Train the jobs, then play their missing planning chunks, then diagnose them: each phase
+    ``parallel`` processes at a time, one torch thread each, so one run's planning can use
+    every core once the training is done."""
     root.mkdir(parents=True, exist_ok=True)
     if not todo:
         return
-    with multiprocessing.get_context("spawn").Pool(min(parallel, len(todo))) as pool:
-        pool.starmap(run_job, [(str(root), j) for j in todo])
+    with multiprocessing.get_context("spawn").Pool(parallel) as pool:
+        pool.starmap(train_job, [(str(root), j) for j in todo], chunksize=1)
+        chunks = [(str(root), j, f) for j in todo for f in missing_chunks(root / j.name, j)]
+        pool.starmap(plan_chunk, chunks, chunksize=1)
+        pool.starmap(diagnose_job, [(str(root), j) for j in todo], chunksize=1)
 
 
 def collect(root: Path, all_jobs: dict[str, Job], commit: str) -> dict[str, dict[str, Any]]:
@@ -188,11 +231,9 @@ def collect(root: Path, all_jobs: dict[str, Job], commit: str) -> dict[str, dict
     planning scores, training minutes and steps, diagnostics, and the commit that measured it."""
     out = {}
     for name, job in all_jobs.items():
-        summary, plan = root / name / "summary.json", root / name / "plan.json"
-        if not (summary.exists() and plan.exists()):
-            continue
-        chunks = json.loads(plan.read_text())["chunks"]
-        if sum(c["episodes"] for c in chunks) < job.episodes:
+        summary = root / name / "summary.json"
+        chunks = saved_chunks(root / name)
+        if not summary.exists() or sum(c["episodes"] for c in chunks) < job.episodes:
             continue
         train = json.loads(summary.read_text())
         diag = root / name / "diagnostics.json"

@@ -15,7 +15,9 @@
 3. Minutes of training of each (probes excluded).
 
 The acceptance target (I-JEPA linear probe >= random init + 0.10 on every label, each trained in
-under 30 minutes) is recorded as it falls out; nothing here is tuned to it.
+under 30 minutes) is recorded as it falls out. The textured background, the close size classes,
+the patch embedding's initial std and the learning rate were chosen in exploratory runs on these
+same labels (the I-JEPA README says why); there is one seed and no held-out label set.
 
 Writes docs/results/ijepa_shapes.{json,md,png}; run folders in runs/bench/ijepa_shapes/<preset>/.
 Scale against the paper: I-JEPA trains a ViT-H/14 (632M parameters) on ImageNet's 1.3M images at
@@ -195,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [
         ("I-JEPA >= random init + 0.10 on every label (linear)",
          "ijepa_beats_random_by_10_points_on_every_label", "true"),
+        ("I-JEPA linear probe minus random init's, per label",
+         "ijepa_gain_over_random_init", ">= 0.10 each"),
         ("I-JEPA training minutes", "ijepa_train_minutes", "< 30"),
         ("MAE training minutes", "mae_train_minutes", "< 30"),
         ("both trained in under 30 minutes", "both_trained_under_30_minutes", "true"),
@@ -218,6 +222,11 @@ def main(argv: list[str] | None = None) -> None:
         f"Test accuracy on {cfg.test_images:,} held-out images (probes fitted on the "
         f"{cfg.train_images:,} training images), preset `{args.preset}`, one seed:",
         "\n".join(table),
+        f"The images: one shape on a `{cfg.background}` background "
+        "(`dreamlab.data.shapes.make_shapes`); on the plain grey one random weights read colour "
+        "at 100% and size at 89% ([ijepa_shapes_plain.md](ijepa_shapes_plain.md)). Training "
+        "minutes are wall time of each objective's own run; the time above is this call's "
+        "(probes, and training only where a run was not already finished, e.g. by `--only`).",
         "Same ViT, masks, optimiser, steps and initial weights for I-JEPA and MAE; the I-JEPA row "
         "reads the EMA target encoder, the MAE row the encoder, the random-init row those initial "
         "weights. MAE reconstructs per-patch normalised pixels of the target blocks (He et al. "

@@ -133,6 +133,27 @@ def test_embedding_only_kept_patches_matches_embedding_all() -> None:
     assert sincos_2d(4, 4, 16).shape == (16, 16)
 
 
+def test_the_patch_embedding_starts_at_its_own_std_and_content_shows_in_the_tokens() -> None:
+    torch.manual_seed(0)
+    small = ViTEncoder(32, 4, 96, 1, 3, embed_std=0.02)
+    torch.manual_seed(0)
+    large = ViTEncoder(32, 4, 96, 1, 3, embed_std=0.08)
+    assert abs(float(small.embed.weight.detach().std()) - 0.02) < 0.003
+    assert abs(float(large.embed.weight.detach().std()) - 0.08) < 0.01
+    # The other layers start alike; only the patch content's share of a token grows.
+    torch.testing.assert_close(
+        small.blocks[0].attn.in_proj_weight, large.blocks[0].attn.in_proj_weight
+    )
+    x = torch.rand(64, 3, 32, 32) * 2 - 1
+
+    def content_share(encoder: ViTEncoder) -> float:
+        with torch.no_grad():
+            tokens = encoder.embed(x).flatten(2).transpose(1, 2) + encoder.pos  # [B, P, D]
+        return float(tokens.var(0).mean() / tokens.reshape(-1, 96).var(0).mean())
+
+    assert content_share(large) > 5 * content_share(small)
+
+
 def test_the_context_encoder_and_predictor_never_see_target_pixels() -> None:
     encoder, predictor = _tiny()
     masks = sample_masks(np.random.default_rng(3), encoder.grid, 4, 2, (0.15, 0.2), min_keep=2)

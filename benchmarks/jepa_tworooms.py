@@ -162,17 +162,25 @@ def train_job(root: str, job: Job) -> None:
         T.train(job.cfg, ENV, run)
 
 
-def plan_chunk(root: str, job: Job, first: int) -> None:
-    """Play episodes ``first`` .. ``first + chunk - 1`` of the trained ``job`` and save their
-    scores in ``plan/<first>.json``; episode i is seeded EVAL_SEED + i whoever plays it."""
+def load_trained(folder: Path) -> tuple[Any, JEPAWMConfig]:
+    """The trained model of a run folder and its config, for one torch thread."""
     import torch
 
     from dreamlab.algos.jepa_wm import train as T
     from dreamlab.train.run import open_run
 
-    folder = Path(root) / job.name
     model, cfg, _ = T.load_model(open_run(folder)[0])
     torch.set_num_threads(1)
+    return model, cfg
+
+
+def plan_chunk(root: str, job: Job, first: int) -> None:
+    """Play episodes ``first`` .. ``first + chunk - 1`` of the trained ``job`` and save their
+    scores in ``plan/<first>.json``; episode i is seeded EVAL_SEED + i whoever plays it."""
+    from dreamlab.algos.jepa_wm import train as T
+
+    folder = Path(root) / job.name
+    model, cfg = load_trained(folder)
     n = min(job.chunk, job.episodes - first)
     scores = T.plan_episodes(model, cfg, n, EVAL_SEED + first, random_wall=True)
     path = folder / "plan" / f"{first:04d}.json"
@@ -182,17 +190,11 @@ def plan_chunk(root: str, job: Job, first: int) -> None:
 
 def diagnose_job(root: str, job: Job) -> None:
     """Write ``diagnostics.json`` of a trained EB-JEPA-type run (once)."""
-    import torch
-
-    from dreamlab.algos.jepa_wm import train as T
-    from dreamlab.train.run import open_run
-
     folder = Path(root) / job.name
     path = folder / "diagnostics.json"
     if job.cfg.recipe != "eb_jepa" or path.exists():
         return
-    model, cfg, _ = T.load_model(open_run(folder)[0])
-    torch.set_num_threads(1)
+    model, cfg = load_trained(folder)
     atomic_write_text(path, json.dumps(diagnose(model, cfg, job), indent=2) + "\n")
 
 

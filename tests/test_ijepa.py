@@ -269,18 +269,20 @@ def test_feature_std_flags_a_collapsed_encoder() -> None:
 # ----------------------------------------------------------------------------- data
 
 
-@pytest.mark.parametrize("background", ["plain", "texture"])
-def test_shapes_are_deterministic_labelled_and_balanced(background: str) -> None:
-    data = make_shapes(2000, size=32, seed=3, background=background)  # type: ignore[arg-type]
-    again = make_shapes(2000, size=32, seed=3, background=background)  # type: ignore[arg-type]
+@pytest.mark.parametrize(("background", "colours"), [("plain", 6), ("texture", 6), ("texture", 12)])
+def test_shapes_are_deterministic_labelled_and_balanced(background: str, colours: int) -> None:
+    kw: dict = {"size": 32, "background": background, "colours": colours}
+    data = make_shapes(2000, seed=3, **kw)
+    again = make_shapes(2000, seed=3, **kw)
     assert np.array_equal(data.images, again.images)
-    other = make_shapes(50, size=32, seed=4, background=background)  # type: ignore[arg-type]
+    other = make_shapes(50, seed=4, **kw)
     assert not np.array_equal(data.images[:50], other.images)
     assert data.images.shape == (2000, 32, 32, 3) and data.images.dtype == np.uint8
     for name, classes in LABELS.items():
         y = data.labels()[name]
         assert np.array_equal(y, again.labels()[name]) and y.dtype == np.int64
-        assert set(np.unique(y).tolist()) == set(range(len(classes)))
+        n_classes = colours if name == "colour" else len(classes)
+        assert set(np.unique(y).tolist()) == set(range(n_classes))
     # The labels describe the pictures: the bright pixels are the shape.
     bright = data.images.max(axis=-1) > (127 if background == "plain" else 150)  # [N, S, S]
     rows, cols = np.arange(32)[None, :, None], np.arange(32)[None, None, :]
@@ -295,11 +297,12 @@ def test_shapes_are_deterministic_labelled_and_balanced(background: str) -> None
             count[(data.shape == kind) & (data.size_class == 1)],
         )
         assert small.max() <= large.min()  # whole pixels: the closest two may tie
-    # The shape's mean colour has its class's hue (60 degrees apart, jittered by at most 15).
+    # The shape's mean colour has its class's hue (jittered by at most a quarter of the spacing).
     mean_rgb = (data.images * bright[..., None]).sum(axis=(1, 2)) / count[:, None] / 255.0
     hue = np.array([colorsys.rgb_to_hsv(*c)[0] * 360.0 for c in mean_rgb])
-    off = (hue - data.colour * 60.0 + 180.0) % 360.0 - 180.0
-    assert np.abs(off).max() < 20.0
+    spacing = 360.0 / colours
+    off = (hue - data.colour * spacing + 180.0) % 360.0 - 180.0
+    assert np.abs(off).max() < spacing / 4 + 5.0
     # No image is flat: the background carries noise.
     assert data.images[:, :2, :2].reshape(2000, -1).std(axis=1).min() > 0
 
@@ -311,6 +314,8 @@ def test_a_textured_background_varies_in_colour_and_stays_below_the_shapes() -> 
     assert data.images[:, :2, :2].max() < 0.4 * 255 + 45  # every shape keeps off these pixels
     with pytest.raises(ValueError, match="background"):
         make_shapes(4, background="stripes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="colours"):
+        make_shapes(4, background="texture", colours=1)
 
 
 def test_digits_upsample_or_name_the_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,9 @@ handwritten digits.
 Two backgrounds: ``"plain"``, a flat dark grey, on which an encoder with random weights already
 reads colour perfectly and size nearly so from average-pooled tokens (so no training can show a
 gain there), and ``"texture"``, a smooth random colour field that the shape's colour and size
-must be told apart from, with the hue of each colour class jittered.
+must be told apart from, with the hue of each colour class jittered. ``colours`` sets how many
+hue classes share the colour circle (6 by default, the names in ``LABELS``; the I-JEPA preset
+uses 12, which random weights no longer read almost perfectly).
 """
 
 from __future__ import annotations
@@ -29,19 +31,17 @@ LABELS: dict[str, tuple[str, ...]] = {
     "position": ("top-left", "top-right", "bottom-left", "bottom-right"),
     "size_class": ("small", "large"),
 }
-"""Label name -> class names, in the order of the integer labels."""
+"""Label name -> class names, in the order of the integer labels (``colour``: for the default 6
+colours; with ``colours=k`` class i is the hue 360 i / k degrees)."""
 
-# Hues 0, 60, ..., 300 degrees at full saturation, in the order of LABELS["colour"].
-_HUES = np.array(
-    [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1], [1, 0, 1]], dtype=np.float32
-)
 BACKGROUNDS = ("plain", "texture")
 TEXTURE_MAX = 0.4
 """Brightest value of a textured background, below the dimmest shape (0.7 x 0.75 saturation)."""
 TEXTURE_CELLS = 4
 """The textured background is bicubic noise from a grid of this many cells a side."""
-HUE_JITTER = 15.0
-"""Degrees a textured image's shape hue may stray from its class's hue (classes are 60 apart)."""
+HUE_JITTER = 0.25
+"""How far a textured image's shape hue may stray from its class's hue, as a fraction of the
+spacing between classes (15 degrees for 6 colours, 7.5 for 12)."""
 # Radius of the shape as a fraction of the image side, per background and size class: on the
 # textured background the classes are closer, so that area alone does not give size away.
 _RADIUS = {"plain": ((0.12, 0.16), (0.24, 0.29)), "texture": ((0.15, 0.19), (0.21, 0.26))}
@@ -88,7 +88,11 @@ def _hsv_fill(hue_deg: np.ndarray, sat: np.ndarray, val: np.ndarray) -> np.ndarr
 
 
 def make_shapes(
-    n: int, size: int = 32, seed: int = 0, background: Literal["plain", "texture"] = "plain"
+    n: int,
+    size: int = 32,
+    seed: int = 0,
+    background: Literal["plain", "texture"] = "plain",
+    colours: int = 6,
 ) -> ShapesData:
     """``n`` images of ``size`` x ``size`` pixels, the same ones for the same seed.
 
@@ -98,23 +102,30 @@ def make_shapes(
     over Gaussian pixel noise (std 0.04 of the range) so that no class is told apart by a
     constant. Every label is drawn uniformly and independently. The background is
 
-    - ``"plain"``: a random dark grey (0 to 0.25), the shape a pure hue;
+    - ``"plain"``: a random dark grey (0 to 0.25), the shape its class's pure hue;
     - ``"texture"``: smooth colour noise (each channel bicubic from a 4 x 4 grid of uniform values
-      in [0, 0.4]), the shape's hue jittered by up to 15 degrees and its saturation 0.75 to 1.
+      in [0, 0.4]), the shape's saturation 0.75 to 1 and its hue that of its class jittered by up
+      to a quarter of the classes' spacing.
+
+    ``colours`` classes share the hue circle evenly, class i at 360 i / ``colours`` degrees: 6
+    gives ``LABELS["colour"]`` (60 degrees apart), 12 adds the hues halfway between them.
     """
     if n < 1 or size < 16:
         raise ValueError(f"make_shapes needs n >= 1 and size >= 16, got n={n}, size={size}")
     if background not in BACKGROUNDS:
         raise ValueError(f"unknown background {background!r}; choose from {', '.join(BACKGROUNDS)}")
+    if not 2 <= colours <= 36:
+        raise ValueError(f"make_shapes takes 2 to 36 colours, got {colours}")
     rng = np.random.default_rng(seed)
     shape = rng.integers(0, len(LABELS["shape"]), n)
-    colour = rng.integers(0, len(LABELS["colour"]), n)
+    colour = rng.integers(0, colours, n)
     position = rng.integers(0, len(LABELS["position"]), n)
     size_class = rng.integers(0, len(LABELS["size_class"]), n)
 
     lo_r = np.array([_RADIUS[background][s][0] for s in size_class]) * size
     hi_r = np.array([_RADIUS[background][s][1] for s in size_class]) * size
     r = rng.uniform(lo_r, hi_r)
+    spacing = 360.0 / colours  # degrees of hue between neighbouring colour classes
     half = size / 2
     # A centre in [r + 1, half - 1] or [half + 1, size - r - 1] on each axis, as the quadrant says.
     right, bottom = position % 2, position // 2
@@ -133,14 +144,15 @@ def make_shapes(
 
     if background == "plain":
         back = rng.uniform(0.0, 0.25, (n, 1, 1, 1)).astype(np.float32)
-        fill = _HUES[colour] * rng.uniform(0.7, 1.0, (n, 1)).astype(np.float32)  # [N, 3]
+        fill = _hsv_fill(colour * spacing, np.ones(n), rng.uniform(0.7, 1.0, n))  # pure hues
     else:
         cells = rng.uniform(0.0, TEXTURE_MAX, (n, 3, TEXTURE_CELLS, TEXTURE_CELLS))
         smooth = F.interpolate(
             torch.from_numpy(cells.astype(np.float32)), size=(size, size), mode="bicubic"
         )  # [N, 3, S, S]
         back = smooth.clamp(0.0, TEXTURE_MAX).permute(0, 2, 3, 1).numpy()  # [N, S, S, 3]
-        hue = (colour * 60.0 + rng.uniform(-HUE_JITTER, HUE_JITTER, n)) % 360.0
+        jitter = HUE_JITTER * spacing
+        hue = (colour * spacing + rng.uniform(-jitter, jitter, n)) % 360.0
         fill = _hsv_fill(hue, rng.uniform(0.75, 1.0, n), rng.uniform(0.7, 1.0, n))
     img = np.where(mask[..., None], fill[:, None, None, :], back)
     img = img + rng.normal(0.0, 0.04, img.shape).astype(np.float32)

@@ -21,6 +21,10 @@ class IJEPAConfig:
     """Held-out images the probes are scored on; ``digits`` has 360 at most."""
     data_seed: int = 0
     """Seed of the procedural images and of the train/test split."""
+    colours: int = 12
+    """``shapes`` only: colour classes, hues evenly spaced on the circle. On the textured
+    background random weights read 6 colours (60 degrees apart) at 91%, which leaves no room for
+    a 10-point gain, and 12 (30 degrees apart) at 72%."""
     background: Literal["plain", "texture"] = "texture"
     """The shapes' background (``dreamlab.data.shapes``): on ``plain`` grey, random weights
     already read colour at 100% and size at ~90%, which leaves no room to show a gain."""

@@ -99,7 +99,7 @@ def load_data(env_name: str, cfg: IJEPAConfig) -> ImageSplits:
     """The images of ``"shapes"`` (procedural, four labels) or ``"digits"`` (label ``digit``)."""
     if env_name == "shapes":
         n_images = cfg.train_images + cfg.test_images
-        data = make_shapes(n_images, cfg.image_size, cfg.data_seed, cfg.background)
+        data = make_shapes(n_images, cfg.image_size, cfg.data_seed, cfg.background, cfg.colours)
         n = cfg.train_images
         labels = data.labels()
         return ImageSplits(

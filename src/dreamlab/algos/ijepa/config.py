@@ -65,7 +65,9 @@ class IJEPAConfig:
     ema_end: float = 1.0
     # optimisation
     batch: int = 128
-    steps: int = 2000
+    steps: int = 3000
+    """Updates: 3,000 take ~25 min on one core. In exploratory runs shape gained +0.10 over
+    random weights after 2,000 and +0.13 after 3,200."""
     lr: float = 2.5e-4
     """Peak learning rate of AdamW, reached after the warm-up. The paper's 1e-3 is for batches
     of 2,048; at 128 on the textured shapes the loss fell to 0.0015 within 350 updates while

@@ -189,29 +189,29 @@ def plan_chunk(root: str, job: Job, first: int) -> None:
 
 
 def diagnose_job(root: str, job: Job) -> None:
-    """Write ``diagnostics.json`` of a trained EB-JEPA-type run (once)."""
+    """Write ``diagnostics.json`` of a trained run (once)."""
     folder = Path(root) / job.name
     path = folder / "diagnostics.json"
-    if job.cfg.recipe != "eb_jepa" or path.exists():
+    if path.exists():
         return
     model, cfg = load_trained(folder)
     atomic_write_text(path, json.dumps(diagnose(model, cfg, job), indent=2) + "\n")
 
 
 def diagnose(model: Any, cfg: JEPAWMConfig, job: Job) -> dict[str, Any]:
-    """What the embedding holds (the state probe's error in px per factor) and the success rate
+    """What the embedding holds (the state probe's error in px per factor, on the frame's
+    embedding flattened: V-JEPA 2-AC's is tokens) and, for EB-JEPA-type runs, the success rate
     of the same planner with perfect imagination: the true dynamics in place of the predictor."""
     from dreamlab.algos.jepa_wm.diagnostics import perfect_imagination_episodes, state_probe
 
-    probe = state_probe(model.encode, cfg.obs_mode)
-    episodes = min(DIAGNOSTIC_EPISODES, job.episodes)
-    perfect = perfect_imagination_episodes(model, cfg, episodes, EVAL_SEED)
-    return {
-        "probe_rmse_px": probe.rmse,
-        "probe_spread_px": probe.spread,
-        "perfect_imagination_success_rate": perfect["success_rate"],
-        "perfect_imagination_episodes": perfect["episodes"],
-    }
+    probe = state_probe(lambda frames: model.encode(frames).flatten(1), cfg.obs_mode)
+    out: dict[str, Any] = {"probe_rmse_px": probe.rmse, "probe_spread_px": probe.spread}
+    if cfg.recipe == "eb_jepa":
+        episodes = min(DIAGNOSTIC_EPISODES, job.episodes)
+        perfect = perfect_imagination_episodes(model, cfg, episodes, EVAL_SEED)
+        out["perfect_imagination_success_rate"] = perfect["success_rate"]
+        out["perfect_imagination_episodes"] = perfect["episodes"]
+    return out
 
 
 def run_all(root: Path, todo: list[Job], parallel: int = 2) -> None:
@@ -272,6 +272,10 @@ def metrics_of(runs: dict[str, dict[str, Any]], all_jobs: dict[str, Job]) -> dic
     main = runs.get("eb_jepa", {})
     metrics["perfect_imagination_success_rate"] = main.get("perfect_imagination_success_rate")
     metrics["door_probe_rmse_px"] = main.get("probe_rmse_px", {}).get("door_y")
+    vjepa = runs.get("vjepa2_ac", {}).get("probe_rmse_px", {})
+    metrics["vjepa2_ac_dot_probe_rmse_px"] = (
+        (vjepa["dot_x"] + vjepa["dot_y"]) / 2 if vjepa else None
+    )
     metrics["runs"] = {name: runs[name] for name in ORDER if name in runs}
     metrics["configs"] = {name: config_to_dict(j.cfg) for name, j in all_jobs.items()}
     return metrics
@@ -297,11 +301,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         run_all(root, [all_jobs[n] for n in names])
     out = root if args.debug else OUT  # a smoke test never overwrites the real results
-    # A run measured here replaces its earlier record; runs not on this machine keep theirs.
-    finished = {
-        **earlier_runs(out / f"{NAME}.json", args.debug),
-        **collect(root, all_jobs, git_commit()),
-    }
+    # A run done here (the --only runs) replaces its earlier record; the others keep theirs.
+    earlier = earlier_runs(out / f"{NAME}.json", args.debug)
+    measured = collect(root, all_jobs, git_commit())
+    finished = {**earlier, **{n: r for n, r in measured.items() if n in names or n not in earlier}}
     metrics = metrics_of(finished, all_jobs)
     # The runs may come from earlier calls (a killed benchmark resumes; --report only reads), so
     # the wall time recorded is the runs' own: training plus planning, summed over runs.
@@ -344,6 +347,11 @@ def main(argv: list[str] | None = None) -> None:
             "V-JEPA 2-AC recipe: planning seconds per episode",
             "vjepa2_ac_plan_seconds_per_episode",
             "—",
+        ),
+        (
+            "V-JEPA 2-AC recipe, state probe: dot position error (px; spread 16.3)",
+            "vjepa2_ac_dot_probe_rmse_px",
+            "diagnostic",
         ),
     ]
     missing = [n for n in ORDER if n not in metrics["runs"]]
